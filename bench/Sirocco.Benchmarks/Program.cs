@@ -1,0 +1,17 @@
+// Figure-printing benchmarks. `dotnet run -c Release --project bench/Sirocco.Benchmarks -- <name>` runs one;
+// with no name it lists them. Each benchmark prints a table meant to be pasted into docs/PERFORMANCE.md.
+
+var benchmarks = new Dictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal)
+{
+};
+
+if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var chosen))
+{
+    Console.Error.WriteLine("usage: Sirocco.Benchmarks <name> [options]");
+    foreach (var (name, (description, _)) in benchmarks)
+    {
+        Console.Error.WriteLine($"  {name,-12} {description}");
+    }
+    return args.Length == 0 ? 0 : 2;
+}
+return chosen.Run(args[1..]);
