@@ -245,6 +245,13 @@ public sealed class SafeTensorHostileTests : IDisposable
         AssertOpenFails(File(header, new byte[8]), field, found);
 
     [Fact]
+    public void ShapeWithAbsurdRank_Fails()
+    {
+        string shape = "[" + string.Join(",", Enumerable.Repeat("1", 10_000)) + "]";
+        AssertOpenFails(File($$$"""{"w":{"dtype":"F32","shape":{{{shape}}},"data_offsets":[0,4]}}""", new byte[4]), "tensor w shape", "at most 64");
+    }
+
+    [Fact]
     public void DuplicateTensorNames_Fail() =>
         AssertOpenFails(File("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", new byte[8]),
             "tensor w", "unique tensor names");
