@@ -361,24 +361,4 @@ public sealed class SafeTensorRoundTripTests
         SafeTensorInfo fromB = b.GetTensor("t");
         Assert.Throws<ArgumentException>(() => a.Data(fromB).Length);
     }
-
-    [Theory]
-    [InlineData(0x00000000u, (ushort)0x0000)] // 0
-    [InlineData(0x80000000u, (ushort)0x8000)] // -0
-    [InlineData(0x3F800000u, (ushort)0x3F80)] // 1
-    [InlineData(0x7F800000u, (ushort)0x7F80)] // +infinity
-    [InlineData(0x7F7FFFFFu, (ushort)0x7F80)] // float.MaxValue rounds past the largest bfloat16
-    [InlineData(0x3F808000u, (ushort)0x3F80)] // 1 + 2^-8: exactly half-way, ties to even (down)
-    [InlineData(0x3F818000u, (ushort)0x3F82)] // 1 + 3·2^-8: half-way, ties to even (up)
-    [InlineData(0x3F808001u, (ushort)0x3F81)] // just above half-way rounds up
-    [InlineData(0x3F807FFFu, (ushort)0x3F80)] // just below half-way rounds down
-    public void BFloat16_RoundsToNearestEven(uint floatBits, ushort expected) =>
-        Assert.Equal(expected, FloatConversion.SingleToBFloat16(BitConverter.UInt32BitsToSingle(floatBits)));
-
-    [Fact]
-    public void BFloat16_NaNStaysNaN()
-    {
-        Assert.True(float.IsNaN(FloatConversion.BFloat16ToSingle(FloatConversion.SingleToBFloat16(float.NaN))));
-        Assert.True(float.IsNaN(FloatConversion.BFloat16ToSingle(FloatConversion.SingleToBFloat16(BitConverter.UInt32BitsToSingle(0x7F800001)))));
-    }
 }
