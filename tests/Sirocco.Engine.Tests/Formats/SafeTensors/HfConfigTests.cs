@@ -84,27 +84,11 @@ public sealed class HfConfigTests
     }
 
     [Fact]
-    public void ToJson_RoundTrips_AndLooksLikeTheRealConfig()
+    public void ToJson_Mistral7B_ReproducesThePublishedFile()
     {
         string json = HfConfig.ToJson(ModelConfig.Mistral7B);
+        Assert.Equal(Mistral7BInstructV02.ReplaceLineEndings("\n") + "\n", json);
         Assert.Equal(ModelConfig.Mistral7B, HfConfig.Parse(json));
-
-        using JsonDocument written = JsonDocument.Parse(json);
-        using JsonDocument real = JsonDocument.Parse(Mistral7BInstructV02);
-        // Same keys, same values (numbers compared as numbers: 1E-05 and 1e-05 are one value).
-        Assert.Equal(real.RootElement.EnumerateObject().Select(p => p.Name), written.RootElement.EnumerateObject().Select(p => p.Name));
-        foreach (JsonProperty p in real.RootElement.EnumerateObject())
-        {
-            JsonElement mine = written.RootElement.GetProperty(p.Name);
-            if (p.Value.ValueKind == JsonValueKind.Number)
-            {
-                Assert.Equal(p.Value.GetDouble(), mine.GetDouble());
-            }
-            else
-            {
-                Assert.Equal(p.Value.GetRawText().Replace(" ", "").Replace("\n", ""), mine.GetRawText().Replace(" ", "").Replace("\n", "").Replace("\r", ""));
-            }
-        }
     }
 
     [Fact]
