@@ -1,7 +1,6 @@
 // Element conversions between the three weight dtypes (F32, F16, BF16, all little-endian) and float. The readers use
 // them to hand small tensors to tests and to the loader; the writers use them to store float values as a dtype.
 
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -44,22 +43,26 @@ public static class FloatConversion
                 $"{source.Length} bytes of {dtype} hold {source.Length / elementBytes} values; destination has {destination.Length}",
                 nameof(destination));
         }
-        Debug.Assert(BitConverter.IsLittleEndian, "safetensors data is little-endian and so is every supported host");
+        // Reinterpreting the bytes is correct because safetensors data is little-endian, as is every supported host;
+        // mapped tensors need not be 2-byte aligned, and x64 and Arm64 load misaligned halves correctly.
+        Debug.Assert(BitConverter.IsLittleEndian, "safetensors data is little-endian");
         switch (dtype)
         {
             case SafeTensorDtype.F32:
                 source.CopyTo(MemoryMarshal.AsBytes(destination));
                 break;
             case SafeTensorDtype.F16:
-                for (int i = 0; i < destination.Length; i++)
+                ReadOnlySpan<Half> halves = MemoryMarshal.Cast<byte, Half>(source);
+                for (int i = 0; i < halves.Length; i++)
                 {
-                    destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(source.Slice(i * 2, 2));
+                    destination[i] = (float)halves[i];
                 }
                 break;
             default:
-                for (int i = 0; i < destination.Length; i++)
+                ReadOnlySpan<ushort> bfloat16s = MemoryMarshal.Cast<byte, ushort>(source);
+                for (int i = 0; i < bfloat16s.Length; i++)
                 {
-                    destination[i] = BFloat16ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(source.Slice(i * 2, 2)));
+                    destination[i] = BFloat16ToSingle(bfloat16s[i]);
                 }
                 break;
         }
@@ -77,21 +80,24 @@ public static class FloatConversion
                 $"{source.Length} values of {dtype} take {(long)source.Length * elementBytes} bytes; destination has {destination.Length}",
                 nameof(destination));
         }
+        Debug.Assert(BitConverter.IsLittleEndian, "safetensors data is little-endian");
         switch (dtype)
         {
             case SafeTensorDtype.F32:
                 MemoryMarshal.AsBytes(source).CopyTo(destination);
                 break;
             case SafeTensorDtype.F16:
+                Span<Half> halves = MemoryMarshal.Cast<byte, Half>(destination);
                 for (int i = 0; i < source.Length; i++)
                 {
-                    BinaryPrimitives.WriteHalfLittleEndian(destination.Slice(i * 2, 2), (Half)source[i]);
+                    halves[i] = (Half)source[i];
                 }
                 break;
             default:
+                Span<ushort> bfloat16s = MemoryMarshal.Cast<byte, ushort>(destination);
                 for (int i = 0; i < source.Length; i++)
                 {
-                    BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(i * 2, 2), SingleToBFloat16(source[i]));
+                    bfloat16s[i] = SingleToBFloat16(source[i]);
                 }
                 break;
         }

@@ -1,6 +1,7 @@
 // Hugging Face config.json ⇄ ModelConfig for Mistral/Llama decoders (transformers MistralConfig / LlamaConfig keys).
 // The safetensors model loader reads a checkpoint's config here; the synthetic-model builder writes one with ToJson.
 
+using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -87,8 +88,8 @@ public static class HfConfig
     }
 
     /// <summary>
-    /// A config.json for <paramref name="config"/> as a MistralForCausalLM, with the keys transformers writes, so a
-    /// synthetic checkpoint looks like a real one. <paramref name="torchDtype"/> is the dtype of the weights written
+    /// A config.json for <paramref name="config"/> as a MistralForCausalLM, with the keys and formatting transformers
+    /// writes (for Mistral-7B-Instruct-v0.2 it reproduces the published file), so a synthetic checkpoint looks real. <paramref name="torchDtype"/> is the dtype of the weights written
     /// beside it (<c>bfloat16</c>, <c>float16</c> or <c>float32</c>).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="config"/> has problems (<see cref="ModelConfig.Problems"/>).</exception>
@@ -101,14 +102,14 @@ public static class HfConfig
             throw new ArgumentException($"cannot write config.json: {string.Join("; ", problems)}", nameof(config));
         }
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, NewLine = "\n", Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             // Keys in the sorted order transformers writes them.
             json.WriteStartObject();
             json.WriteStartArray("architectures");
             json.WriteStringValue("MistralForCausalLM");
             json.WriteEndArray();
-            json.WriteNumber("attention_dropout", 0.0);
+            WritePythonFloat(json, "attention_dropout", 0.0);
             json.WriteNumber("bos_token_id", config.BosId);
             json.WriteNumber("eos_token_id", config.EosId);
             if (config.HeadCount * config.HeadDim != config.ModelDim)
@@ -117,15 +118,15 @@ public static class HfConfig
             }
             json.WriteString("hidden_act", "silu");
             json.WriteNumber("hidden_size", config.ModelDim);
-            json.WriteNumber("initializer_range", 0.02);
+            WritePythonFloat(json, "initializer_range", 0.02);
             json.WriteNumber("intermediate_size", config.HiddenDim);
             json.WriteNumber("max_position_embeddings", config.ContextLength);
             json.WriteString("model_type", "mistral");
             json.WriteNumber("num_attention_heads", config.HeadCount);
             json.WriteNumber("num_hidden_layers", config.LayerCount);
             json.WriteNumber("num_key_value_heads", config.KvHeadCount);
-            json.WriteNumber("rms_norm_eps", Shortest(config.RmsNormEps));
-            json.WriteNumber("rope_theta", Shortest(config.RopeTheta));
+            WritePythonFloat(json, "rms_norm_eps", config.RmsNormEps);
+            WritePythonFloat(json, "rope_theta", config.RopeTheta);
             if (config.SlidingWindow is int window)
             {
                 json.WriteNumber("sliding_window", window);
@@ -222,9 +223,23 @@ public static class HfConfig
         return config;
     }
 
-    /// <summary>Round-trips a float through its shortest decimal form, so 1e-5f is written as 1E-05, not 9.99999974737875E-06.</summary>
-    private static double Shortest(float value) => double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>
+    /// Writes a float as Python's json module does (transformers writes config.json with it): the shortest decimal
+    /// that round-trips the float32 value, with a ".0" on whole numbers and a lower-case exponent, so 1e-5f is
+    /// written as 1e-05 and 1e6f as 1000000.0 rather than 9.99999974737875E-06 and 1000000.
+    /// </summary>
+    private static void WritePythonFloat(Utf8JsonWriter json, string key, double value)
+    {
+        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        text = text.Contains('E', StringComparison.Ordinal) ? text.Replace('E', 'e')
+            : text.Contains('.', StringComparison.Ordinal) ? text
+            : text + ".0";
+        json.WritePropertyName(key);
+        json.WriteRawValue(text);
+    }
+
+    private static void WritePythonFloat(Utf8JsonWriter json, string key, float value) =>
+        WritePythonFloat(json, key, double.Parse(value.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
 
     /// <summary>Typed access to the keys of the config object; every failure names the file and the key.</summary>
     private readonly struct Keys(string path, JsonElement root)

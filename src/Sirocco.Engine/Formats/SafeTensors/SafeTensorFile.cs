@@ -8,7 +8,7 @@ namespace Sirocco.Engine.Formats.SafeTensors;
 /// <summary>
 /// A memory-mapped .safetensors file. Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON describing
 /// each tensor, then the tensor data. <see cref="Data(string)"/> returns spans into the mapping (never copies),
-/// valid until <see cref="Dispose"/>.
+/// valid until <see cref="Dispose"/>. Immutable once opened, so concurrent reads are safe.
 /// </summary>
 public sealed class SafeTensorFile : IDisposable
 {

@@ -16,6 +16,12 @@ internal sealed class SafeTensorHeader
     /// <summary>The header (JSON) begins after the 8-byte length.</summary>
     private const long JsonStart = 8;
 
+    /// <summary>
+    /// Most dimensions a shape may have. The format sets no limit, but real tensors have at most a handful, and a
+    /// 100 MB header of one shape array would otherwise cost gigabytes of longs.
+    /// </summary>
+    private const int MaxRank = 64;
+
     private SafeTensorHeader(List<SafeTensorInfo> tensors, Dictionary<string, string> metadata)
     {
         Tensors = tensors;
@@ -236,6 +242,10 @@ internal sealed class SafeTensorHeader
             if (!reader.TryGetInt64(out long value) || value < 0)
             {
                 throw Fail(path, field, ref reader, "a non-negative integer below 2^63");
+            }
+            if (values.Count == MaxRank)
+            {
+                throw Fail(path, field, ref reader, $"at most {MaxRank} values", "more");
             }
             values.Add(value);
         }

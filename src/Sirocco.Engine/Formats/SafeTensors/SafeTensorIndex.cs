@@ -104,6 +104,7 @@ internal sealed class SafeTensorIndex
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions
         {
             Indented = true,
+            NewLine = "\n",
             Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         }))
         {

@@ -1,7 +1,6 @@
-// Writes one .safetensors file as a stream: the caller declares every tensor up front, the header is written at once,
-// then each tensor's bytes follow in declaration order, in as many chunks as the caller likes. Nothing is buffered
-// beyond the FileStream's buffer, so a 14 GB checkpoint is written in constant memory. Used by the converters, the
-// synthetic-model builder and ShardedSafeTensorWriter.
+// Streams one .safetensors file: tensors are declared up front so the header is written first, then each tensor's
+// bytes follow in declaration order, in any number of chunks, so a 14 GB checkpoint takes constant memory.
+// Used by converters, the synthetic-model builder and ShardedSafeTensorWriter.
 
 using System.Buffers;
 using System.Buffers.Binary;
