@@ -27,8 +27,10 @@ public static partial class Quantize
         [-1.0f, -0.9f, -0.8f, -0.7f, -0.6f, -0.5f, -0.4f, -0.3f, -0.2f, -0.1f, 0f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f];
 
     /// <summary>Offsets δ tried as inverse scale −(32 + δ) / max for Q6_K sub-blocks.</summary>
-    /// <remarks>9 steps of 0.2 already beat ggml's 19 on RMS error (Q6_K has 64 levels, so the search matters less).</remarks>
-    private static ReadOnlySpan<float> SymmetricDeltas => [-0.8f, -0.6f, -0.4f, -0.2f, 0f, 0.2f, 0.4f, 0.6f, 0.8f];
+    /// <remarks>9 values 0.2 apart already beat ggml's 19 on RMS error (Q6_K has 64 levels, so the search matters
+    /// less). δ = 0 comes first and only a strictly better fit replaces it, so a block the plain scale already fits
+    /// exactly (all equal values, say) keeps it.</remarks>
+    private static ReadOnlySpan<float> SymmetricDeltas => [0f, -0.2f, 0.2f, -0.4f, 0.4f, -0.6f, 0.6f, -0.8f, 0.8f];
 
     /// <summary>Q4_K row: per 32 elements a 6-bit scale and 6-bit min, per 256 elements f16 super-scales; codes
     /// 0..15 with x ≈ (d · sc) · q − (dmin · m).</summary>
@@ -75,10 +77,16 @@ public static partial class Quantize
             {
                 int ls = d > 0f ? Math.Min(63, (int)MathF.Round(scales[s] / d)) : 0;
                 int lm = dmin > 0f ? Math.Min(63, (int)MathF.Round(mins[s] / dmin)) : 0;
+                float sc = d * ls;
+                if (sc == 0f && dmin > 0f)
+                {
+                    // No usable scale (a constant sub-block, or scales so small that d underflowed in f16): every
+                    // element decodes to −m, so take the m nearest the sub-block's mean rather than its fitted min.
+                    lm = Math.Clamp((int)MathF.Round(-Mean(x.Slice(32 * s, 32)) / dmin), 0, 63);
+                }
                 PackScaleMinK4(packedScales, s, ls, lm);
 
                 // 3. Every element re-quantized with the stored scale and min (what the dequantizer will use).
-                float sc = d * ls;
                 float m = dmin * lm;
                 float inverse = sc > 0f ? 1f / sc : 0f;
                 for (int i = 0; i < 32; i++)
@@ -168,6 +176,16 @@ public static partial class Quantize
         }
         min = (float)-bestOffset;
         return (float)Math.Max(bestScale, 0);
+    }
+
+    private static float Mean(ReadOnlySpan<float> x)
+    {
+        double sum = 0;
+        foreach (float v in x)
+        {
+            sum += v;
+        }
+        return (float)(sum / x.Length);
     }
 
     /// <summary>Error weights w = rms(x) + |x| (ggml's choice for the K-quants without an importance matrix): large
