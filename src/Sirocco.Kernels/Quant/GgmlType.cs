@@ -39,6 +39,9 @@ public enum GgmlType : uint
     TQ1_0 = 34,
     TQ2_0 = 35,
     MXFP4 = 39,
+    NVFP4 = 40,
+    Q1_0 = 41,
+    Q2_0 = 42,
 }
 
 /// <summary>Block geometry of one <see cref="GgmlType"/>: a row is stored as whole blocks of
@@ -90,7 +93,10 @@ public static class GgmlTypes
             (GgmlType.IQ1_M, 256, 32 + 16 + 8),
             (GgmlType.TQ1_0, 256, 48 + 4 + 2),
             (GgmlType.TQ2_0, 256, 64 + 2),
-            (GgmlType.MXFP4, 32, 1 + 16),
+            (GgmlType.MXFP4, 32, 1 + 16),          // e (E8M0 shared exponent), 32 × 4-bit E2M1
+            (GgmlType.NVFP4, 64, 4 + 32),          // 4 × UE4M3 sub-block scales, 64 × 4-bit E2M1
+            (GgmlType.Q1_0, 128, 2 + 16),          // d (f16), 128 × 1-bit
+            (GgmlType.Q2_0, 64, 2 + 16),           // d (f16), 64 × 2-bit
         ];
         var map = new Dictionary<uint, GgmlTypeInfo>();
         foreach (var (type, block, bytes) in table)
