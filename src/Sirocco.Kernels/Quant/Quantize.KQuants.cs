@@ -19,7 +19,7 @@ public static partial class Quantize
     // error. For Q4_K/Q5_K, as in ggml, later candidates round from the best offset found so far, not from the raw
     // minimum: this walk matters (without it Q4_K's RMS error on N(0,1) data is 0.6% worse than ggml's). Measured
     // on N(0,1) data, the result matches ggml's reference RMS error for Q4_K and beats it slightly for Q5_K and Q6_K,
-    // at about twice its speed (numbers and bounds in docs/QUANTIZATION.md).
+    // at about the speed of ggml's scalar reference (numbers and bounds in docs/QUANTIZATION.md).
 
     /// <summary>Offsets δ tried as inverse scale (nmax + δ) / (hi − lo) for Q4_K and Q5_K sub-blocks.</summary>
     /// <remarks>21 steps of 0.1, as ggml uses for Q4_K; halving them costs Q4_K 0.2% of RMS error and gains 40% speed.</remarks>
