@@ -85,6 +85,8 @@ internal sealed class MergeTable
             }
         }
 
+        var mergeableBySpan = mergeable.GetAlternateLookup<ReadOnlySpan<char>>();
+
         // Dense rank of scores, best first: equal scores share a rank, so ties fall to the leftmost pair as in
         // SentencePiece's agenda ordering (score, then left position).
         var distinct = new List<float>();
@@ -178,7 +180,7 @@ internal sealed class MergeTable
             {
                 return KeyOfCodePoint(Utf16.CodePointAt(piece, start), create: true);
             }
-            return mergeable.TryGetValue(piece.Substring(start, length), out int partId) ? partId : -1;
+            return mergeableBySpan.TryGetValue(piece.AsSpan(start, length), out int partId) ? partId : -1;
         }
 
         return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [.. synthetic], isSegmentable: true) { MergeCount = mergeCount };

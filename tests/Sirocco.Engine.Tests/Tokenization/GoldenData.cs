@@ -12,9 +12,13 @@ internal static class GoldenData
     private static readonly Lazy<Dictionary<string, ChatCase>> s_chat = new(() => Load("golden-dev-chat.jsonl", ParseChat));
     private static readonly Lazy<Dictionary<string, DecodeCase>> s_decode = new(() => Load("golden-dev-decode.jsonl", ParseDecode));
     private static readonly Lazy<Tokenizer> s_model = new(() => Tokenizer.LoadSentencePieceModel(TestData.TokenizerModel));
+    private static readonly Lazy<Tokenizer> s_json = new(LoadThroughJson);
 
     /// <summary>The real Mistral v1 tokenizer, loaded once from tokenizer.model.</summary>
     public static Tokenizer Model => s_model.Value;
+
+    /// <summary>The same tokenizer written as tokenizer.json (TokenizerJsonWriter) and read back by TokenizerLoader.</summary>
+    public static Tokenizer Json => s_json.Value;
 
     public static IReadOnlyDictionary<string, EncodeCase> Encode => s_encode.Value;
 
@@ -27,6 +31,14 @@ internal static class GoldenData
     public static TheoryData<string> ChatIds => [.. s_chat.Value.Keys];
 
     public static TheoryData<string> DecodeIds => [.. s_decode.Value.Keys];
+
+    private static Tokenizer LoadThroughJson()
+    {
+        using var dir = new TempDir();
+        TokenizerJsonWriter.Write(Model, dir.File("tokenizer.json"));
+        TokenizerJsonWriter.WriteConfig(Model, dir.File("tokenizer_config.json"));
+        return TokenizerLoader.Load(dir.FullPath);
+    }
 
     private static Dictionary<string, T> Load<T>(string file, Func<JsonElement, T> parse)
     {
