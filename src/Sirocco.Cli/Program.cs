@@ -7,5 +7,6 @@ using Sirocco.Cli.Commands;
 var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server for Mistral-7B-Instruct-v0.2")
 {
     ServeCommand.Create(),
+    TokenizeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
