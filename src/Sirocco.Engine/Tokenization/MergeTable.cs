@@ -43,9 +43,6 @@ internal sealed class MergeTable
     /// <summary>Number of vocabulary entries; merge keys at or above it are synthetic character keys.</summary>
     public int VocabSize { get; }
 
-    /// <summary>Number of pairs that merge directly.</summary>
-    public int MergeCount { get; private set; }
-
     /// <summary>True when a character boundary whose key pair is absent from the table can never be crossed by any
     /// merge, so the text may be cut there and each part encoded on its own with the same result. Every merge joins
     /// the last character of its left part to the first character of its right part, and those boundary pairs are
@@ -141,7 +138,6 @@ internal sealed class MergeTable
         }
 
         var rules = new Dictionary<long, MergeRule>();
-        int mergeCount = 0;
         var boundaries = new List<int>(16);
         foreach (var (piece, id) in mergeable)
         {
@@ -165,11 +161,7 @@ internal sealed class MergeTable
                     continue;
                 }
                 var key = PairKey(leftKey, rightKey);
-                if (!rules.TryGetValue(key, out var existing) || existing.Result < 0)
-                {
-                    rules[key] = new MergeRule(id, rank);
-                    mergeCount++;
-                }
+                rules[key] = new MergeRule(id, rank); // replaces a boundary-only entry; a pair has one concatenation
             }
         }
 
@@ -183,7 +175,7 @@ internal sealed class MergeTable
             return mergeableBySpan.TryGetValue(piece.AsSpan(start, length), out int partId) ? partId : -1;
         }
 
-        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [.. synthetic], isSegmentable: true) { MergeCount = mergeCount };
+        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [.. synthetic], isSegmentable: true);
     }
 
     /// <summary>Hugging Face BPE: only the listed pairs merge, the earliest listed first. Every single-character
@@ -251,7 +243,7 @@ internal sealed class MergeTable
             return cp < BmpSize ? bmpKeys[cp] : astralKeys.GetValueOrDefault(cp, -1);
         }
 
-        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [], segmentable) { MergeCount = merges.Count };
+        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [], segmentable);
     }
 
     /// <summary>Piece types SentencePiece keeps in its merge dictionary (model_interface.cc: normal, user-defined, unused).</summary>
