@@ -181,8 +181,10 @@ internal sealed class MergeTable
     /// <summary>Hugging Face BPE: only the listed pairs merge, the earliest listed first. Every single-character
     /// piece (of any type) keys its character by its id, as HF looks characters up in the whole vocabulary.</summary>
     /// <param name="pieces">The vocabulary, by id.</param>
+    /// <param name="types">Type of each id.</param>
     /// <param name="merges">(left id, right id, merged id) in rank order.</param>
-    public static MergeTable FromMergeRanks(IReadOnlyList<string> pieces, IReadOnlyList<(int Left, int Right, int Result)> merges)
+    public static MergeTable FromMergeRanks(IReadOnlyList<string> pieces, IReadOnlyList<TokenType> types,
+        IReadOnlyList<(int Left, int Right, int Result)> merges)
     {
         int vocabSize = pieces.Count;
         var bmpKeys = new int[BmpSize];
@@ -214,16 +216,15 @@ internal sealed class MergeTable
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right, _) = merges[rank];
-            string l = pieces[left];
-            string r = pieces[right];
-            if (IsBytePieceText(l) || IsBytePieceText(r))
+            if (types[left] is TokenType.Byte or TokenType.Unknown || types[right] is TokenType.Byte or TokenType.Unknown)
             {
-                // A merge over byte-fallback tokens has no character boundary to reason about; give up on cutting.
+                // Byte and unk symbols stand for characters their piece text does not spell, so the character
+                // boundaries such a merge crosses are unknown: give up on cutting. Real vocabularies have none.
                 segmentable = false;
                 continue;
             }
-            int lastLeft = LastCodePointKey(l);
-            int firstRight = FirstCodePointKey(r);
+            int lastLeft = LastCodePointKey(pieces[left]);
+            int firstRight = FirstCodePointKey(pieces[right]);
             if (lastLeft < 0 || firstRight < 0)
             {
                 continue; // that side contains a character with no piece: it is byte-encoded and this merge can never apply
@@ -270,8 +271,6 @@ internal sealed class MergeTable
         }
         boundaries.Add(s.Length);
     }
-
-    private static bool IsBytePieceText(string s) => Tokenizer.TryParseBytePiece(s, out _);
 }
 
 /// <summary>Open-addressing hash table from a packed (left, right) key pair to a rule: the innermost lookup of the

@@ -109,6 +109,35 @@ public class TokenizerJsonReaderTests
         Assert.Equal([9], tok.Encode("ab"));
     }
 
+    [Fact]
+    public void MergesOfByteTokens_ApplyToByteFallbackSymbols()
+    {
+        // Hugging Face turns an unknown character into byte tokens before merging, so merges may join byte tokens.
+        var vocab = new JsonObject { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2 };
+        for (int b = 0; b < 256; b++)
+        {
+            vocab[$"<0x{b:X2}>"] = 3 + b;
+        }
+        vocab["\u2581"] = 259;
+        vocab["a"] = 260;
+        vocab["<0xC3><0xA9>"] = 261;
+        vocab["\u2581a"] = 262;
+        var root = new JsonObject();
+        root["added_tokens"] = new JsonArray();
+        root["normalizer"] = JsonNode.Parse("""{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}""");
+        root["model"] = new JsonObject
+        {
+            ["type"] = "BPE",
+            ["unk_token"] = "<unk>",
+            ["byte_fallback"] = true,
+            ["vocab"] = vocab,
+            ["merges"] = new JsonArray("\u2581 a", "<0xC3> <0xA9>"),
+        };
+        var tok = LoadJson(root.ToJsonString());
+        Assert.Equal([262, 261, 260], tok.Encode("aéa"));
+        Assert.Equal([259, 261, 3 + 0xC3, 3 + 0x83], tok.Encode("éÃ")); // Ã is C3 83: no merge for that pair
+    }
+
     public static TheoryData<string, string> UnsupportedEdits => new()
     {
         { """{"model":{"type":"Unigram","vocab":[]}}""", "Unigram" },
