@@ -2,8 +2,6 @@
 // of symbol keys the piece they merge into and that merge's rank. Built once per tokenizer, either from
 // SentencePiece piece scores or from a Hugging Face merge list; BpeEncoder only ever compares ranks.
 
-using System.Text;
-
 namespace Sirocco.Engine.Tokenization;
 
 /// <summary>One entry of the pair table. <see cref="Result"/> is -1 when the pair never merges directly but some
@@ -270,85 +268,5 @@ internal sealed class MergeTable
             boundaries.Add(i);
         }
         boundaries.Add(s.Length);
-    }
-}
-
-/// <summary>Open-addressing hash table from a packed (left, right) key pair to a rule: the innermost lookup of the
-/// BPE loop. Dictionary&lt;long, T&gt; hashes a long as low ^ high, which for pairs of small ids collides badly
-/// ((a, b) and (b, a) always do); here keys are spread by a multiplicative (Fibonacci) hash and probed linearly.</summary>
-internal sealed class PairTable
-{
-    private const long Empty = -1; // pair keys are never negative: both halves are non-negative ints
-
-    private readonly long[] _keys;
-    private readonly MergeRule[] _values;
-    private readonly int _shift;
-
-    public PairTable(Dictionary<long, MergeRule> source)
-    {
-        // Load factor at most 1/2 keeps linear probe runs short.
-        int bits = Math.Max(4, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)source.Count * 2));
-        _shift = 64 - bits;
-        _keys = new long[1 << bits];
-        _values = new MergeRule[1 << bits];
-        Array.Fill(_keys, Empty);
-        int mask = _keys.Length - 1;
-        foreach (var (key, value) in source)
-        {
-            int slot = Slot(key);
-            while (_keys[slot] != Empty)
-            {
-                slot = (slot + 1) & mask;
-            }
-            _keys[slot] = key;
-            _values[slot] = value;
-        }
-    }
-
-    private int Slot(long key) => (int)(((ulong)key * 0x9E37_79B9_7F4A_7C15UL) >> _shift);
-
-    public bool TryGet(long key, out MergeRule value)
-    {
-        int mask = _keys.Length - 1;
-        for (int slot = Slot(key); ; slot = (slot + 1) & mask)
-        {
-            long k = _keys[slot];
-            if (k == key)
-            {
-                value = _values[slot];
-                return true;
-            }
-            if (k == Empty)
-            {
-                value = default;
-                return false;
-            }
-        }
-    }
-}
-
-/// <summary>Code point helpers for strings that may, in principle, hold lone surrogates.</summary>
-internal static class Utf16
-{
-    /// <summary>The code point starting at <paramref name="index"/>; a lone surrogate reads as U+FFFD.</summary>
-    public static int CodePointAt(string s, int index) => CodePointAt(s.AsSpan(), index, out _);
-
-    /// <summary>The code point starting at <paramref name="index"/> and its length in UTF-16 units (1 or 2).
-    /// A lone surrogate reads as U+FFFD of length 1, as .NET's UTF-8 encoder would write it.</summary>
-    public static int CodePointAt(ReadOnlySpan<char> s, int index, out int length)
-    {
-        char c = s[index];
-        if (!char.IsSurrogate(c))
-        {
-            length = 1;
-            return c;
-        }
-        if (char.IsHighSurrogate(c) && index + 1 < s.Length && char.IsLowSurrogate(s[index + 1]))
-        {
-            length = 2;
-            return char.ConvertToUtf32(c, s[index + 1]);
-        }
-        length = 1;
-        return Rune.ReplacementChar.Value;
     }
 }
