@@ -3,6 +3,7 @@
 
 var benchmarks = new Dictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
+    ["tokenizer"] = ("Tokenizer encode time versus input size, 1 KB to 1 MB", Sirocco.Benchmarks.TokenizerScaling.Run),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var chosen))

@@ -9,5 +9,6 @@ var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server 
     ServeCommand.Create(),
     SynthCommand.Create(),
     InspectCommand.Create(),
+    TokenizeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

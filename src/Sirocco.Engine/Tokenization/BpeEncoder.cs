@@ -56,7 +56,8 @@ internal sealed class BpeEncoder
         for (int id = 0; id < pieces.Count; id++)
         {
             string piece = pieces[id];
-            if (types[id] == TokenType.UserDefined && !bytesBeforeMerge)
+            // User-defined pieces (HF: non-special added tokens) are kept whole in both orders.
+            if (types[id] == TokenType.UserDefined)
             {
                 (userDefined ??= []).Add(piece);
             }
@@ -253,6 +254,11 @@ internal sealed class BpeEncoder
 
     private void Emit(Scratch s, in Symbol symbol)
     {
+        if (_bytesBeforeMerge)
+        {
+            s.Output.Add(symbol.Id); // Hugging Face order: unknowns were already turned into bytes or unk
+            return;
+        }
         if (_resegmentUnused && symbol.Id >= 0 && _types[symbol.Id] == TokenType.Unused)
         {
             Resegment(s, symbol.Key, depth: 0);

@@ -34,7 +34,13 @@ internal static class GgufTokenizer
             Bos: file.GetInt("tokenizer.ggml.bos_token_id", 1),
             Eos: file.GetInt("tokenizer.ggml.eos_token_id", 2),
             Pad: file.GetInt("tokenizer.ggml.padding_token_id", -1));
-        var options = new TokenizerOptions { AddDummyPrefix = file.GetBool("tokenizer.ggml.add_space_prefix", true) };
+        // GGUF has no byte-fallback flag: a vocabulary with all 256 <0xXX> byte pieces uses them, as SentencePiece does.
+        bool hasAllBytes = types.Count(t => t == (int)TokenType.Byte) >= 256;
+        var options = new TokenizerOptions
+        {
+            AddDummyPrefix = file.GetBool("tokenizer.ggml.add_space_prefix", true),
+            ByteFallback = hasAllBytes,
+        };
         return Tokenizer.FromVocabulary(tokens, scores, types, special, options, file.FilePath);
     }
 }

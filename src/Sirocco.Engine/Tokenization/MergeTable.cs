@@ -2,8 +2,6 @@
 // of symbol keys the piece they merge into and that merge's rank. Built once per tokenizer, either from
 // SentencePiece piece scores or from a Hugging Face merge list; BpeEncoder only ever compares ranks.
 
-using System.Text;
-
 namespace Sirocco.Engine.Tokenization;
 
 /// <summary>One entry of the pair table. <see cref="Result"/> is -1 when the pair never merges directly but some
@@ -23,7 +21,7 @@ internal sealed class MergeTable
     private readonly Dictionary<int, int> _astralKeys;
 
     // (leftKey << 32 | rightKey) → rule. Keys below the vocabulary size are piece ids.
-    private readonly Dictionary<long, MergeRule> _rules;
+    private readonly PairTable _rules;
 
     // Synthetic keys (≥ vocabulary size) name characters that occur inside mergeable pieces but are not pieces
     // themselves; [key - vocabSize] → the code point, so an unmerged one can fall back to bytes.
@@ -35,16 +33,13 @@ internal sealed class MergeTable
         VocabSize = vocabSize;
         _bmpKeys = bmpKeys;
         _astralKeys = astralKeys;
-        _rules = rules;
+        _rules = new PairTable(rules);
         _syntheticCodePoints = syntheticCodePoints;
         IsSegmentable = isSegmentable;
     }
 
     /// <summary>Number of vocabulary entries; merge keys at or above it are synthetic character keys.</summary>
     public int VocabSize { get; }
-
-    /// <summary>Number of pairs that merge directly.</summary>
-    public int MergeCount { get; private set; }
 
     /// <summary>True when a character boundary whose key pair is absent from the table can never be crossed by any
     /// merge, so the text may be cut there and each part encoded on its own with the same result. Every merge joins
@@ -66,7 +61,7 @@ internal sealed class MergeTable
     public int SyntheticCodePoint(int key) => key >= VocabSize ? _syntheticCodePoints[key - VocabSize] : -1;
 
     /// <summary>Looks up the adjacent pair (<paramref name="left"/>, <paramref name="right"/>).</summary>
-    public bool TryGetRule(int left, int right, out MergeRule rule) => _rules.TryGetValue(PairKey(left, right), out rule);
+    public bool TryGetRule(int left, int right, out MergeRule rule) => _rules.TryGet(PairKey(left, right), out rule);
 
     private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
@@ -141,7 +136,6 @@ internal sealed class MergeTable
         }
 
         var rules = new Dictionary<long, MergeRule>();
-        int mergeCount = 0;
         var boundaries = new List<int>(16);
         foreach (var (piece, id) in mergeable)
         {
@@ -165,11 +159,7 @@ internal sealed class MergeTable
                     continue;
                 }
                 var key = PairKey(leftKey, rightKey);
-                if (!rules.TryGetValue(key, out var existing) || existing.Result < 0)
-                {
-                    rules[key] = new MergeRule(id, rank);
-                    mergeCount++;
-                }
+                rules[key] = new MergeRule(id, rank); // replaces a boundary-only entry; a pair has one concatenation
             }
         }
 
@@ -183,14 +173,16 @@ internal sealed class MergeTable
             return mergeableBySpan.TryGetValue(piece.AsSpan(start, length), out int partId) ? partId : -1;
         }
 
-        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [.. synthetic], isSegmentable: true) { MergeCount = mergeCount };
+        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [.. synthetic], isSegmentable: true);
     }
 
     /// <summary>Hugging Face BPE: only the listed pairs merge, the earliest listed first. Every single-character
     /// piece (of any type) keys its character by its id, as HF looks characters up in the whole vocabulary.</summary>
     /// <param name="pieces">The vocabulary, by id.</param>
+    /// <param name="types">Type of each id.</param>
     /// <param name="merges">(left id, right id, merged id) in rank order.</param>
-    public static MergeTable FromMergeRanks(IReadOnlyList<string> pieces, IReadOnlyList<(int Left, int Right, int Result)> merges)
+    public static MergeTable FromMergeRanks(IReadOnlyList<string> pieces, IReadOnlyList<TokenType> types,
+        IReadOnlyList<(int Left, int Right, int Result)> merges)
     {
         int vocabSize = pieces.Count;
         var bmpKeys = new int[BmpSize];
@@ -222,16 +214,15 @@ internal sealed class MergeTable
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right, _) = merges[rank];
-            string l = pieces[left];
-            string r = pieces[right];
-            if (IsBytePieceText(l) || IsBytePieceText(r))
+            if (types[left] is TokenType.Byte or TokenType.Unknown || types[right] is TokenType.Byte or TokenType.Unknown)
             {
-                // A merge over byte-fallback tokens has no character boundary to reason about; give up on cutting.
+                // Byte and unk symbols stand for characters their piece text does not spell, so the character
+                // boundaries such a merge crosses are unknown: give up on cutting. Real vocabularies have none.
                 segmentable = false;
                 continue;
             }
-            int lastLeft = LastCodePointKey(l);
-            int firstRight = FirstCodePointKey(r);
+            int lastLeft = LastCodePointKey(pieces[left]);
+            int firstRight = FirstCodePointKey(pieces[right]);
             if (lastLeft < 0 || firstRight < 0)
             {
                 continue; // that side contains a character with no piece: it is byte-encoded and this merge can never apply
@@ -251,7 +242,7 @@ internal sealed class MergeTable
             return cp < BmpSize ? bmpKeys[cp] : astralKeys.GetValueOrDefault(cp, -1);
         }
 
-        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [], segmentable) { MergeCount = merges.Count };
+        return new MergeTable(vocabSize, bmpKeys, astralKeys, rules, [], segmentable);
     }
 
     /// <summary>Piece types SentencePiece keeps in its merge dictionary (model_interface.cc: normal, user-defined, unused).</summary>
@@ -277,33 +268,5 @@ internal sealed class MergeTable
             boundaries.Add(i);
         }
         boundaries.Add(s.Length);
-    }
-
-    private static bool IsBytePieceText(string s) => Tokenizer.TryParseBytePiece(s, out _);
-}
-
-/// <summary>Code point helpers for strings that may, in principle, hold lone surrogates.</summary>
-internal static class Utf16
-{
-    /// <summary>The code point starting at <paramref name="index"/>; a lone surrogate reads as U+FFFD.</summary>
-    public static int CodePointAt(string s, int index) => CodePointAt(s.AsSpan(), index, out _);
-
-    /// <summary>The code point starting at <paramref name="index"/> and its length in UTF-16 units (1 or 2).
-    /// A lone surrogate reads as U+FFFD of length 1, as .NET's UTF-8 encoder would write it.</summary>
-    public static int CodePointAt(ReadOnlySpan<char> s, int index, out int length)
-    {
-        char c = s[index];
-        if (!char.IsSurrogate(c))
-        {
-            length = 1;
-            return c;
-        }
-        if (char.IsHighSurrogate(c) && index + 1 < s.Length && char.IsLowSurrogate(s[index + 1]))
-        {
-            length = 2;
-            return char.ConvertToUtf32(c, s[index + 1]);
-        }
-        length = 1;
-        return Rune.ReplacementChar.Value;
     }
 }

@@ -3,27 +3,6 @@
 
 namespace Sirocco.Engine.Tokenization;
 
-/// <summary>One message of a conversation.</summary>
-/// <param name="Role">"system", "user" or "assistant" (exact, lower case).</param>
-/// <param name="Content">The message text.</param>
-public sealed record ChatMessage(string Role, string Content);
-
-/// <summary>A conversation the template cannot encode: unknown role, wrong order, empty conversation.</summary>
-public sealed class ChatTemplateException : ArgumentException
-{
-    public ChatTemplateException(string message) : base(message)
-    {
-    }
-
-    public ChatTemplateException() : this("the conversation cannot be encoded")
-    {
-    }
-
-    public ChatTemplateException(string message, Exception inner) : base(message, inner)
-    {
-    }
-}
-
 /// <summary>Encodes conversations as Mistral v1 instruct prompts.</summary>
 /// <remarks>
 /// The ids are <c>[BOS]</c>, then per user turn <c>encode("[INST] " + content + " [/INST]")</c> and per assistant turn

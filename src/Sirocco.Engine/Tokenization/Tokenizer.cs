@@ -385,7 +385,7 @@ public sealed class Tokenizer
                 }
                 ranked[i] = (left, right, result);
             }
-            table = MergeTable.FromMergeRanks(pieceArray, ranked);
+            table = MergeTable.FromMergeRanks(pieceArray, types, ranked);
         }
         return new Tokenizer(source, pieceArray, scoreArray, types, pieceToId, options.ByteFallback ? byteIds : null, special,
             options with { UnknownSurface = options.UnknownSurface ?? TokenizerOptions.DefaultUnknownSurface },
