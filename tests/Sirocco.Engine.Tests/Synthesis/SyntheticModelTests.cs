@@ -8,7 +8,12 @@ using Sirocco.Kernels.Reference;
 
 namespace Sirocco.Engine.Tests.Synthesis;
 
+/// <summary>Runs alone: the streaming test measures process-wide allocations, which parallel tests would disturb.</summary>
+[CollectionDefinition(nameof(NotParallel), DisableParallelization = true)]
+public sealed class NotParallel;
+
 /// <summary>Synthetic models: the right shapes, types, metadata, tokenizer and weights, identical across formats.</summary>
+[Collection(nameof(NotParallel))]
 public class SyntheticModelTests
 {
     private const ulong Seed = 7;

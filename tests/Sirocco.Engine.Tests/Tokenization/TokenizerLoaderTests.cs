@@ -1,6 +1,7 @@
 // TokenizerLoader's dispatch: files by extension or content, directories preferring tokenizer.model, GGUF handed to
 // GgufTokenizer, and clear errors for missing paths.
 
+using Sirocco.Engine.Formats;
 using Sirocco.Engine.Tokenization;
 
 namespace Sirocco.Engine.Tests.Tokenization;
@@ -44,8 +45,9 @@ public class TokenizerLoaderTests
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("model.gguf"), "GGUF"u8.ToArray());
         File.WriteAllBytes(dir.File("model.bin"), "GGUF\u0003\0\0\0"u8.ToArray());
-        Assert.Throws<NotSupportedException>(() => TokenizerLoader.Load(dir.File("model.gguf")));
-        Assert.Throws<NotSupportedException>(() => TokenizerLoader.Load(dir.File("model.bin")));
+        // Both are truncated GGUF headers: the GGUF reader (not the protobuf or JSON one) must be the one that complains.
+        Assert.Contains("version", Assert.Throws<ModelFormatException>(() => TokenizerLoader.Load(dir.File("model.gguf"))).Message);
+        Assert.Contains("tensor_count", Assert.Throws<ModelFormatException>(() => TokenizerLoader.Load(dir.File("model.bin"))).Message);
     }
 
     [Fact]
