@@ -1,0 +1,40 @@
+// Runs the real `sirocco` program (the Cli project's build output, copied next to the tests) as a child process, the
+// way users run it: arguments, standard input, standard output and error, exit code.
+
+using System.Diagnostics;
+
+namespace Sirocco.Cli.Tests;
+
+internal sealed record ProcessResult(int ExitCode, string StdOut, string StdErr);
+
+internal static class SiroccoProcess
+{
+    public static ProcessResult RunWithInput(string stdin, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(System.IO.Path.Combine(AppContext.BaseDirectory, "sirocco.dll"));
+        foreach (string a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(stdin);
+        process.StandardInput.Close();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"sirocco {string.Join(' ', args)} did not finish in 2 minutes");
+        }
+        return new ProcessResult(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    public static ProcessResult Run(params string[] args) => RunWithInput("", args);
+}
