@@ -126,8 +126,10 @@ public static class SyntheticModelWriter
     /// <summary>Writes a Hugging Face-style model directory: config.json, generation_config.json, tokenizer files, and
     /// the weights as safetensors (sharded with an index past <see cref="MaxShardBytes"/>), HF tensor names and HF q/k
     /// row order. <paramref name="dtype"/> is F32, F16 or BF16.</summary>
+    /// <param name="maxShardBytes">Tensor bytes per shard; defaults to <see cref="MaxShardBytes"/>.</param>
     public static void WriteHuggingFace(string directory, ModelConfig config, SafeTensorDtype dtype, SyntheticTokenizer tokenizer,
-        ulong seed, IProgress<SynthesisProgress>? progress = null, CancellationToken cancellationToken = default)
+        ulong seed, IProgress<SynthesisProgress>? progress = null, long maxShardBytes = MaxShardBytes,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -145,7 +147,7 @@ public static class SyntheticModelWriter
         var weights = new SyntheticWeights(seed);
         long total = declarations.Sum(d => d.ByteCount);
         long written = 0;
-        using (var writer = ShardedSafeTensorWriter.Create(directory, declarations, MaxShardBytes))
+        using (var writer = ShardedSafeTensorWriter.Create(directory, declarations, maxShardBytes))
         {
             foreach (var spec in tensors)
             {

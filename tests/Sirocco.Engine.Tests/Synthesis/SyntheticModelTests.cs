@@ -204,6 +204,31 @@ public class SyntheticModelTests
     }
 
     [Fact]
+    public void HuggingFaceLayout_ShardsWithAnIndex_AndHoldsTheSameTensors()
+    {
+        using var dir = new TempDir();
+        var config = SyntheticPresets.Tiny with { LayerCount = 1 };
+        var tok = SyntheticTokenizers.Mistral();
+        string single = Path.Combine(dir.FullPath, "single");
+        string sharded = Path.Combine(dir.FullPath, "sharded");
+        SyntheticModelWriter.WriteHuggingFace(single, config, SafeTensorDtype.BF16, tok, Seed);
+        SyntheticModelWriter.WriteHuggingFace(sharded, config, SafeTensorDtype.BF16, tok, Seed, maxShardBytes: 8_000_000);
+
+        Assert.True(File.Exists(Path.Combine(sharded, SafeTensorCheckpoint.IndexFileName)));
+        using var a = SafeTensorCheckpoint.Open(single);
+        using var b = SafeTensorCheckpoint.Open(sharded);
+        Assert.False(a.IsSharded);
+        Assert.True(b.IsSharded);
+        Assert.True(b.Files.Count >= 3, $"{b.Files.Count} shards");
+        Assert.Equal(a.Tensors.Select(t => t.Name), b.Tensors.Select(t => t.Name));
+        foreach (var t in a.Tensors)
+        {
+            Assert.Equal(SafeTensorDtype.BF16, t.Dtype);
+            Assert.True(a.Data(t.Name).SequenceEqual(b.Data(t.Name)), t.Name);
+        }
+    }
+
+    [Fact]
     public void RopeRowOrder_IsABijectionAndItsInverse()
     {
         foreach (int headDim in new[] { 2, 8, 64, 128 })
