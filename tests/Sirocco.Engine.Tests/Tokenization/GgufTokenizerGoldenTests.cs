@@ -7,7 +7,7 @@ using Sirocco.Engine.Tokenization;
 
 namespace Sirocco.Engine.Tests.Tokenization;
 
-public sealed class GgufTokenizerGoldenTests
+public sealed class GgufTokenizerGoldenTests : GoldenTokenizerTests
 {
     private static readonly Lazy<Tokenizer> s_fromGguf = new(() =>
     {
@@ -32,24 +32,7 @@ public sealed class GgufTokenizerGoldenTests
         }
     });
 
-    private static Tokenizer Tok => s_fromGguf.Value;
-
-    [Theory]
-    [MemberData(nameof(GoldenData.EncodeIds), MemberType = typeof(GoldenData))]
-    public void Encode_MatchesSentencePiece(string id)
-    {
-        var c = GoldenData.Encode[id];
-        Assert.Equal(c.Ids, Tok.Encode(c.Text));
-        Assert.Equal(c.IdsBos, Tok.Encode(c.Text, addBos: true));
-    }
-
-    [Theory]
-    [MemberData(nameof(GoldenData.DecodeIds), MemberType = typeof(GoldenData))]
-    public void Decode_MatchesSentencePiece(string id) => Assert.Equal(GoldenData.Decode[id].Decoded, Tok.Decode(GoldenData.Decode[id].Ids));
-
-    [Theory]
-    [MemberData(nameof(GoldenData.ChatIds), MemberType = typeof(GoldenData))]
-    public void Chat_MatchesMistralCommon(string id) => Assert.Equal(GoldenData.Chat[id].Ids, MistralChatTemplate.Encode(Tok, GoldenData.Chat[id].Messages));
+    protected override Tokenizer Tok => s_fromGguf.Value;
 
     [Fact]
     public void NonSentencePieceVocabulary_IsUnsupported()

@@ -5,9 +5,9 @@ using Sirocco.Engine.Tokenization;
 
 namespace Sirocco.Engine.Tests.Tokenization;
 
-public class TokenizerJsonGoldenTests
+public sealed class TokenizerJsonGoldenTests : GoldenTokenizerTests
 {
-    private static Tokenizer Tok => GoldenData.Json;
+    protected override Tokenizer Tok => GoldenData.Json;
 
     [Fact]
     public void JsonTokenizer_HasTheSameVocabularyAndSpecialIds()
@@ -21,30 +21,5 @@ public class TokenizerJsonGoldenTests
             Assert.Equal(sp.GetTokenType(id), Tok.GetTokenType(id));
         }
         Assert.NotNull(Tok.MergeList);
-    }
-
-    [Theory]
-    [MemberData(nameof(GoldenData.EncodeIds), MemberType = typeof(GoldenData))]
-    public void Encode_MatchesSentencePiece(string id)
-    {
-        var c = GoldenData.Encode[id];
-        Assert.Equal(c.Ids, Tok.Encode(c.Text));
-        Assert.Equal(c.IdsBos, Tok.Encode(c.Text, addBos: true));
-    }
-
-    [Theory]
-    [MemberData(nameof(GoldenData.DecodeIds), MemberType = typeof(GoldenData))]
-    public void Decode_MatchesSentencePiece(string id)
-    {
-        var c = GoldenData.Decode[id];
-        Assert.Equal(c.Decoded, Tok.Decode(c.Ids));
-    }
-
-    [Theory]
-    [MemberData(nameof(GoldenData.ChatIds), MemberType = typeof(GoldenData))]
-    public void ChatTemplate_MatchesMistralCommon(string id)
-    {
-        var c = GoldenData.Chat[id];
-        Assert.Equal(c.Ids, MistralChatTemplate.Encode(Tok, c.Messages));
     }
 }
