@@ -47,7 +47,15 @@ internal static class SynthCommand
                 int headDim = config.HeadCount > 0 ? config.ModelDim / config.HeadCount : 0;
                 config = config with { HeadDim = headDim, RopeDim = headDim };
             }
-            var problems = config.Problems();
+            var problems = config.Problems().ToList();
+            // Rows are generated whole in memory; a width past 2^20 is no Mistral and would only exhaust memory.
+            foreach (var (name, value) in new[] { ("--dim", config.ModelDim), ("--hidden", config.HiddenDim), ("--layers", config.LayerCount), ("--heads", config.HeadCount), ("--kv-heads", config.KvHeadCount) })
+            {
+                if (value > 1 << 20)
+                {
+                    problems.Add($"{name} {value} is larger than the supported maximum {1 << 20}");
+                }
+            }
             if (problems.Count > 0)
             {
                 throw new CliUsageException("the requested shape is invalid: " + string.Join("; ", problems));

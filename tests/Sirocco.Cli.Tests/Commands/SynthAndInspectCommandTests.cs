@@ -61,6 +61,8 @@ public sealed class SynthAndInspectCommandTests : IDisposable
     [InlineData("a Hugging Face checkpoint is F32, F16 or BF16", "synth", "--format", "hf", "--type", "Q4_0", "--out", "x")]
     [InlineData("multiple of KvHeadCount", "synth", "--heads", "3", "--out", "x.gguf")]
     [InlineData("choose gguf or hf", "synth", "--format", "onnx", "--out", "x")]
+    [InlineData("larger than the supported maximum", "synth", "--dim", "2000000000", "--heads", "1", "--kv-heads", "1", "--out", "x.gguf")]
+    [InlineData("LayerCount must be positive", "synth", "--layers", "0", "--out", "x.gguf")]
     public void BadArguments_GiveOneLineAndExitCode1(string expected, params string[] args)
     {
         var r = SiroccoProcess.Run(args.Select(a => a.EndsWith(".gguf") || a == "x" ? Path.Combine(_dir, a) : a).ToArray());
