@@ -4,6 +4,7 @@
 var benchmarks = new Dictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
     ["tokenizer"] = ("Tokenizer encode time versus input size, 1 KB to 1 MB", Sirocco.Benchmarks.TokenizerScaling.Run),
+    ["quantdot"] = ("Q8_0 / Q4_0 4096x4096 matvec, 1 thread: reference vs SIMD dot, GB/s", Sirocco.Benchmarks.QuantDotThroughput.Run),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var chosen))

@@ -37,6 +37,7 @@ public static partial class Quantize
             case GgmlType.Q4_K: Q4_K(src, dst); break;
             case GgmlType.Q5_K: Q5_K(src, dst); break;
             case GgmlType.Q6_K: Q6_K(src, dst); break;
+            case GgmlType.Q8_K: Q8_K(src, dst); break;
             default: throw new NotSupportedException($"There is no quantizer for ggml type {type}.");
         }
     }
@@ -44,7 +45,7 @@ public static partial class Quantize
     /// <summary>Whether <see cref="Row"/> accepts <paramref name="type"/>.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
 
     /// <summary>F32 row: little-endian singles, unchanged.</summary>
     /// <exception cref="ArgumentException">Lengths disagree (see <see cref="Row"/>).</exception>

@@ -37,6 +37,7 @@ public static class Dequantize
             case GgmlType.Q4_K: Q4_K(src, dst); break;
             case GgmlType.Q5_K: Q5_K(src, dst); break;
             case GgmlType.Q6_K: Q6_K(src, dst); break;
+            case GgmlType.Q8_K: Q8_K(src, dst); break;
             default: throw new NotSupportedException($"There is no reference dequantizer for ggml type {type}.");
         }
     }
@@ -44,7 +45,7 @@ public static class Dequantize
     /// <summary>Whether <see cref="Row"/> accepts <paramref name="type"/>.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
 
     // F32: 4 bytes per element, an IEEE single, little-endian.
     /// <summary>F32 row: copies little-endian singles.</summary>
@@ -290,6 +291,28 @@ public static class Dequantize
                 int high = (qh[32 * h + l] >> (2 * t)) & 3;
                 int q = (low | high << 4) - 32;
                 y[e] = d * (sbyte)scales[e / 16] * q;
+            }
+        }
+    }
+
+    // Q8_K, 292 bytes per 256 elements (activations only; see Quantize.Q8_K):
+    //   [0, 4)      d      f32 scale
+    //   [4, 260)    qs     256 × int8
+    //   [260, 292)  bsums  16 × int16, bsums[i] = sum of qs[16i .. 16i + 15] (redundant; the K-quant dots use it)
+    //   x[j] = d * qs[j]
+    /// <summary>Q8_K row: 256 signed bytes and one f32 scale per block (the per-16 sums are not read).</summary>
+    /// <exception cref="ArgumentException">Lengths disagree (see <see cref="Row"/>).</exception>
+    public static void Q8_K(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int blockCount = BlockRows.Check(GgmlType.Q8_K, dst.Length, src.Length, nameof(dst), nameof(src));
+        for (int b = 0; b < blockCount; b++)
+        {
+            ReadOnlySpan<byte> block = src.Slice(b * 292, 292);
+            Span<float> y = dst.Slice(b * QK_K, QK_K);
+            float d = BinaryPrimitives.ReadSingleLittleEndian(block);
+            for (int j = 0; j < QK_K; j++)
+            {
+                y[j] = d * (sbyte)block[4 + j];
             }
         }
     }

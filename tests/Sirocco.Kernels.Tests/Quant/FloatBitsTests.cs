@@ -36,6 +36,16 @@ public class FloatBitsTests
         Assert.True(float.IsNaN(HalfBits.ToSingle(HalfBits.FromSingle(float.NaN))));
     }
 
+    [Fact]
+    public void HalfBits_ToSingleFast_EqualsToSingleBitForBitForEveryHalf()
+    {
+        for (int bits = 0; bits < 0x10000; bits++)
+        {
+            Assert.Equal(BitConverter.SingleToUInt32Bits(HalfBits.ToSingle((ushort)bits)),
+                BitConverter.SingleToUInt32Bits(HalfBits.ToSingleFast((ushort)bits)));
+        }
+    }
+
     [Theory]
     [InlineData(0x3F80_0000u, 0x3F80)]  // 1
     [InlineData(0x3F80_8000u, 0x3F80)]  // halfway, lower is even: down

@@ -271,7 +271,7 @@ public class DequantizeTests
 
     [Theory]
     [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q8_K)]
+    [InlineData(GgmlType.Q8_1)]
     [InlineData(GgmlType.IQ4_NL)]
     [InlineData(GgmlType.I32)]
     [InlineData((GgmlType)4)]
