@@ -143,7 +143,7 @@ public sealed class GgufValue
         return (Value, other.Value) switch
         {
             (GgufValue[] a, GgufValue[] b) => a.Length == b.Length && a.Zip(b).All(p => p.First.ContentEquals(p.Second)),
-            (float[] a, float[] b) => a.AsSpan().SequenceEqual(b) || BitsEqual(a, b),
+            (float[] a, float[] b) => BitsEqual(a, b),
             (double[] a, double[] b) => a.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.Select(BitConverter.DoubleToInt64Bits)),
             (Array a, Array b) => a.Length == b.Length && a.Cast<object>().SequenceEqual(b.Cast<object>()),
             (float a, float b) => BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b),

@@ -3,7 +3,6 @@
 // order. Used by `sirocco synth` (a 7B model never sits in memory) and by tests. Output goes to a temporary file that is
 // renamed into place only when every tensor is complete.
 
-using System.Buffers.Binary;
 using System.Text;
 using Sirocco.Kernels.Quant;
 
@@ -16,6 +15,7 @@ public sealed class GgufWriter
     private readonly List<GgufTensorInfo> _tensors = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private long _nextOffset;
+    private byte[]? _header; // serialized header, cached until the next Add or AddTensor
 
     /// <param name="version">GGUF version to write: 2 or 3 (identical layouts for little-endian files).</param>
     public GgufWriter(int version = 3)
@@ -60,6 +60,7 @@ public sealed class GgufWriter
             Alignment = (int)a;
         }
         _metadata.Add(new(key, value));
+        _header = null;
         return this;
     }
 
@@ -96,12 +97,13 @@ public sealed class GgufWriter
         long bytes = GgufTensorInfo.ComputeByteCount(type, dimensions);
         var tensor = new GgufTensorInfo(name, (long[])dimensions.Clone(), type, _nextOffset, bytes);
         _tensors.Add(tensor);
+        _header = null;
         _nextOffset = GgufFile.AlignUp(_nextOffset + bytes, Alignment);
         return tensor;
     }
 
     /// <summary>Bytes of header, metadata and tensor infos, before the padding that aligns the data section.</summary>
-    public long HeaderBytes => SerializeHeader().Length;
+    public long HeaderBytes => Header.Length;
 
     /// <summary>Absolute offset of the data section.</summary>
     public long DataOffset => GgufFile.AlignUp(HeaderBytes, Alignment);
@@ -113,7 +115,7 @@ public sealed class GgufWriter
     public GgufDataWriter Begin(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        byte[] header = SerializeHeader();
+        byte[] header = Header;
         return new GgufDataWriter(path, header, GgufFile.AlignUp(header.Length, Alignment), _tensors, Alignment);
     }
 
@@ -128,6 +130,8 @@ public sealed class GgufWriter
         }
         writer.Complete();
     }
+
+    private byte[] Header => _header ??= SerializeHeader();
 
     private byte[] SerializeHeader()
     {

@@ -4,6 +4,7 @@
 using System.Buffers.Binary;
 using Sirocco.Engine.Formats;
 using Sirocco.Engine.Formats.SafeTensors;
+using Sirocco.Kernels.Quant;
 
 namespace Sirocco.Engine.Tests.Formats.SafeTensors;
 
@@ -20,13 +21,13 @@ public sealed class FloatConversionTests
     [InlineData(0x3F808001u, (ushort)0x3F81)] // just above half-way rounds up
     [InlineData(0x3F807FFFu, (ushort)0x3F80)] // just below half-way rounds down
     public void BFloat16_RoundsToNearestEven(uint floatBits, ushort expected) =>
-        Assert.Equal(expected, FloatConversion.SingleToBFloat16(BitConverter.UInt32BitsToSingle(floatBits)));
+        Assert.Equal(expected, BFloat16Bits.FromSingle(BitConverter.UInt32BitsToSingle(floatBits)));
 
     [Fact]
     public void BFloat16_NaNStaysNaN()
     {
-        Assert.True(float.IsNaN(FloatConversion.BFloat16ToSingle(FloatConversion.SingleToBFloat16(float.NaN))));
-        Assert.True(float.IsNaN(FloatConversion.BFloat16ToSingle(FloatConversion.SingleToBFloat16(BitConverter.UInt32BitsToSingle(0x7F800001)))));
+        Assert.True(float.IsNaN(BFloat16Bits.ToSingle(BFloat16Bits.FromSingle(float.NaN))));
+        Assert.True(float.IsNaN(BFloat16Bits.ToSingle(BFloat16Bits.FromSingle(BitConverter.UInt32BitsToSingle(0x7F800001)))));
     }
 
     [Fact]
@@ -34,11 +35,11 @@ public sealed class FloatConversionTests
     {
         for (int bits = 0; bits <= ushort.MaxValue; bits++)
         {
-            float value = FloatConversion.BFloat16ToSingle((ushort)bits);
+            float value = BFloat16Bits.ToSingle((ushort)bits);
             Assert.Equal(BitConverter.UInt32BitsToSingle((uint)bits << 16), value);
             if (!float.IsNaN(value))
             {
-                Assert.Equal((ushort)bits, FloatConversion.SingleToBFloat16(value));
+                Assert.Equal((ushort)bits, BFloat16Bits.FromSingle(value));
             }
         }
     }

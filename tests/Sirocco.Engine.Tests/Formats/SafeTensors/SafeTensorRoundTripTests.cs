@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Sirocco.Engine.Formats;
 using Sirocco.Engine.Formats.SafeTensors;
+using Sirocco.Kernels.Quant;
 using static Sirocco.Engine.Tests.Formats.SafeTensors.SafeTensorTestFiles;
 
 namespace Sirocco.Engine.Tests.Formats.SafeTensors;
@@ -40,7 +41,7 @@ public sealed class SafeTensorRoundTripTests
         {
             // bfloat16 keeps 8 significant bits: round-to-nearest errs by at most half a unit, 2^-8 relative.
             Assert.InRange(bf16[i], values[i] - MathF.Abs(values[i]) / 256, values[i] + MathF.Abs(values[i]) / 256);
-            Assert.Equal(FloatConversion.BFloat16ToSingle(FloatConversion.SingleToBFloat16(values[i])), bf16[i]);
+            Assert.Equal(BFloat16Bits.ToSingle(BFloat16Bits.FromSingle(values[i])), bf16[i]);
         }
     }
 

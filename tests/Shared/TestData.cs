@@ -1,6 +1,7 @@
-// Locates the repository's testdata/ folder from the test binary's directory, so tests run from any working directory.
+// Shared by the test projects (linked into each): locates the repository's testdata/ folder from the test binary's
+// directory, so tests run from any working directory, and gives tests temporary directories.
 
-namespace Sirocco.Engine.Tests;
+namespace Sirocco.Tests;
 
 internal static class TestData
 {
