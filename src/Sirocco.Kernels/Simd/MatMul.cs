@@ -1,0 +1,117 @@
+// Weight matrix × activation rows, the forward pass's one heavy operation. Activations are converted once per matmul
+// into the format the weight type multiplies best against (QuantizeActivation), then any range of weight rows can be
+// multiplied against all activation rows (Multiply), so a worker pool can split rows across threads.
+
+using System.Runtime.InteropServices;
+using Sirocco.Kernels.Quant;
+
+namespace Sirocco.Kernels.Simd;
+
+/// <summary>Matrix products of a <see cref="WeightMatrix"/> with a batch of activation rows.</summary>
+/// <remarks>
+/// Protocol: for each activation row x (length <see cref="WeightMatrix.Columns"/>) call
+/// <see cref="QuantizeActivation"/> into a slot of <see cref="ActivationRowBytes"/> bytes; then
+/// <see cref="Multiply"/> computes output[t·stride + r] = Σ_c W[r, c]·x_t[c] for the rows asked. The activation
+/// format is private to this class (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for K-quants, f32 for float weights).
+/// </remarks>
+public static partial class MatMul
+{
+    /// <summary>Whether <paramref name="weightType"/> can be multiplied.</summary>
+    public static bool Supports(GgmlType weightType) => weightType is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
+        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+
+    /// <summary>The activation block format used against <paramref name="weightType"/>.</summary>
+    public static GgmlType ActivationType(GgmlType weightType) => weightType switch
+    {
+        GgmlType.Q8_0 or GgmlType.Q4_0 => GgmlType.Q8_0,
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
+        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 => GgmlType.F32,
+        _ => throw Unsupported(weightType),
+    };
+
+    /// <summary>Bytes one converted activation row of <paramref name="columns"/> elements takes.</summary>
+    public static int ActivationRowBytes(GgmlType weightType, int columns) =>
+        checked((int)GgmlTypes.Get(ActivationType(weightType)).RowBytes(columns));
+
+    /// <summary>Converts one activation row for multiplication against weights of <paramref name="weightType"/>.</summary>
+    /// <exception cref="ArgumentException">Sizes disagree or the length is not a whole number of blocks.</exception>
+    public static void QuantizeActivation(GgmlType weightType, ReadOnlySpan<float> activation, Span<byte> destination)
+    {
+        GgmlType type = ActivationType(weightType);
+        if (destination.Length != ActivationRowBytes(weightType, activation.Length))
+        {
+            throw new ArgumentException($"destination holds {destination.Length} bytes; a {type} row of {activation.Length} needs {ActivationRowBytes(weightType, activation.Length)}", nameof(destination));
+        }
+        Quantize.Row(type, activation, destination);
+    }
+
+    /// <summary>output[t·<paramref name="outputStride"/> + r] = row r of <paramref name="weights"/> · activation t,
+    /// for r in [<paramref name="rowStart"/>, <paramref name="rowEnd"/>) and t in [0, <paramref name="tokenCount"/>).</summary>
+    /// <param name="activations"><paramref name="tokenCount"/> rows made by <see cref="QuantizeActivation"/>, back to back.</param>
+    /// <exception cref="ArgumentException">A range or size does not fit.</exception>
+    public static void Multiply(in WeightMatrix weights, int rowStart, int rowEnd, ReadOnlySpan<byte> activations, int tokenCount, Span<float> output, int outputStride)
+    {
+        int actBytes = ActivationRowBytes(weights.Type, weights.Columns);
+        if (rowStart < 0 || rowEnd > weights.Rows || rowStart > rowEnd)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rowStart), $"rows [{rowStart}, {rowEnd}) of a matrix of {weights.Rows}");
+        }
+        if (tokenCount < 0 || activations.Length < (long)actBytes * tokenCount)
+        {
+            throw new ArgumentException($"{tokenCount} activation rows need {(long)actBytes * tokenCount} bytes; got {activations.Length}", nameof(activations));
+        }
+        if (tokenCount > 0 && (outputStride < rowEnd || output.Length < (long)(tokenCount - 1) * outputStride + rowEnd))
+        {
+            throw new ArgumentException($"output of {output.Length} with stride {outputStride} cannot hold {tokenCount} rows up to column {rowEnd}", nameof(output));
+        }
+        if (rowStart == rowEnd || tokenCount == 0)
+        {
+            return;
+        }
+        MultiplyChecked(weights, rowStart, rowEnd, activations, actBytes, tokenCount, output, outputStride);
+    }
+
+    private static void MultiplyChecked(in WeightMatrix w, int rowStart, int rowEnd, ReadOnlySpan<byte> act, int actBytes, int tokenCount, Span<float> output, int stride)
+    {
+        int n = w.Columns;
+        switch (w.Type)
+        {
+            case GgmlType.F32 or GgmlType.F16 or GgmlType.BF16:
+                MultiplyFloat(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+                return;
+        }
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            ReadOnlySpan<byte> row = w.Row(r);
+            for (int t = 0; t < tokenCount; t++)
+            {
+                ReadOnlySpan<byte> a = act.Slice(t * actBytes, actBytes);
+                output[t * stride + r] = w.Type switch
+                {
+                    GgmlType.Q8_0 => QuantDot.DotQ8_0Q8_0(row, a, n),
+                    GgmlType.Q4_0 => QuantDot.DotQ4_0Q8_0(row, a, n),
+                    GgmlType.Q4_K => Reference.QuantDot.DotQ4_KQ8_K(row, a, n),
+                    GgmlType.Q6_K => Reference.QuantDot.DotQ6_KQ8_K(row, a, n),
+                    GgmlType.Q5_K => DequantizedDot(GgmlType.Q5_K, row, a, n),
+                    _ => throw Unsupported(w.Type),
+                };
+            }
+        }
+    }
+
+    private static float DequantizedDot(GgmlType type, ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int n)
+    {
+        float[] x = new float[n], y = new float[n];
+        Reference.Dequantize.Row(type, row, x);
+        Reference.Dequantize.Row(ActivationType(type), act, y);
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            sum += (double)x[i] * y[i];
+        }
+        return (float)sum;
+    }
+
+    internal static NotSupportedException Unsupported(GgmlType type) =>
+        new($"matrix products with {type} weights are not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+}
