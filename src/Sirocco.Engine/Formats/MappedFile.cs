@@ -66,6 +66,19 @@ public sealed unsafe class MappedFile : IDisposable
     /// <summary>Raw address of byte <paramref name="offset"/>, for kernels that stream more than 2 GiB. Caller checks bounds.</summary>
     internal byte* PointerAt(long offset) => _pointer + offset;
 
+    /// <summary>Address of the <paramref name="length"/> bytes at <paramref name="offset"/>, for views (such as a
+    /// weight matrix) that must outlive a span; valid until <see cref="Dispose"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range does not lie inside the file.</exception>
+    public nint Address(long offset, long length)
+    {
+        if (offset < 0 || length <= 0 || offset > Length - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{FilePath}: range [{offset}, {offset + length}) lies outside the file of {Length} bytes");
+        }
+        ObjectDisposedException.ThrowIf(_pointer == null, this);
+        return (nint)(_pointer + offset);
+    }
+
     public void Dispose()
     {
         if (_view is not null && _pointer != null)
