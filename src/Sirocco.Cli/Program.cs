@@ -10,5 +10,7 @@ var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server 
     SynthCommand.Create(),
     InspectCommand.Create(),
     TokenizeCommand.Create(),
+    LogitsCommand.Create(),
+    BenchCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -15,7 +15,8 @@ internal static class CliErrors
             return await body();
         }
         catch (Exception e) when (e is ModelFormatException or UnsupportedModelException or FileNotFoundException
-            or DirectoryNotFoundException or UnauthorizedAccessException or CliUsageException or IOException)
+            or DirectoryNotFoundException or UnauthorizedAccessException or CliUsageException or IOException
+            or Sirocco.Engine.Model.KvCacheFullException)
         {
             Console.Error.WriteLine($"sirocco {command}: {e.Message}");
             return 1;

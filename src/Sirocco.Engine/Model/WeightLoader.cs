@@ -17,7 +17,7 @@ namespace Sirocco.Engine.Model;
 /// <summary>Options for <see cref="WeightLoader.Load"/>.</summary>
 /// <param name="QuantizeTo">For float (F32/F16/BF16) Hugging Face checkpoints: convert the layer matrices and output
 /// head to this type at load (Q8_0 or Q4_K). Null keeps the checkpoint's type. Ignored for GGUF files.</param>
-/// <param name="Progress">Receives (matrices done, matrices total) while converting.</param>
+/// <param name="Progress">Receives (source bytes converted, source bytes to convert) while quantizing at load.</param>
 public sealed record WeightLoadOptions(GgmlType? QuantizeTo = null, Action<long, long>? Progress = null);
 
 /// <summary>Reads model weights from disk.</summary>
@@ -105,7 +105,8 @@ public static class WeightLoader
         {
             var types = new SortedSet<GgmlType>();
             IReadOnlyList<LlamaTensor> tensors = LlamaTensors.For(config);
-            long matrixCount = tensors.Count(t => !t.IsNorm && t.Role != LlamaTensorRole.TokenEmbedding), matricesDone = 0;
+            long bytesTotal = tensors.Where(t => !t.IsNorm && t.Role != LlamaTensorRole.TokenEmbedding && checkpoint.Contains(t.HfName))
+                .Sum(t => checkpoint.GetTensor(t.HfName).ByteCount), bytesDone = 0;
 
             WeightMatrix Mapped(LlamaTensor t)
             {
@@ -123,7 +124,8 @@ public static class WeightLoader
                 if (options.QuantizeTo is { } target && t.Role != LlamaTensorRole.TokenEmbedding)
                 {
                     result = Convert(source, target, owners);
-                    options.Progress?.Invoke(++matricesDone, matrixCount);
+                    bytesDone += source.ByteCount;
+                    options.Progress?.Invoke(bytesDone, bytesTotal);
                 }
                 types.Add(result.Type);
                 return result;

@@ -16,22 +16,27 @@ public abstract class ParallelJob
 }
 
 /// <summary>A persistent pool of <see cref="ThreadCount"/> threads (the caller plus ThreadCount − 1 workers).</summary>
-/// <remarks>One <see cref="Run"/> at a time: the forward pass is the only client and calls it from one thread.
-/// An exception thrown by a unit is rethrown from <see cref="Run"/> after every thread has stopped working on it.</remarks>
+/// <remarks>
+/// One <see cref="Run"/> at a time: the forward pass is the only client and calls it from one thread. The caller
+/// never waits for a worker that has not started: units are claimed from a counter tagged with the run's number, so
+/// a worker the OS has not scheduled yet (a busy, shared machine) simply finds nothing left to do, and can never
+/// claim a unit of a run other than the one whose job it read. An exception thrown by a unit is rethrown from
+/// <see cref="Run"/> once every claimed unit has finished.
+/// </remarks>
 public sealed class WorkerPool : IDisposable
 {
-    // How long an idle worker spins waiting for the next job before it blocks: long enough to span the gap between
-    // two steps of one token (norms, quantizing activations), short enough not to burn a core between requests.
-    private const int SpinIterations = 20_000;
+    // Idle workers spin (yielding now and then) this many rounds before blocking: long enough to bridge the gap
+    // between two steps of one token, short enough not to burn a core between requests.
+    private const int SpinRounds = 4_000;
 
     private readonly Thread[] _threads;
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly Lock _runLock = new();
     private ParallelJob? _job;
     private int _unitCount;
-    private int _nextUnit;
-    private int _busyWorkers;
-    private long _generation;
+    private long _claims;     // high 32 bits: run number; low 32 bits: next unit to hand out
+    private int _completed;   // units of the current run that have finished
+    private int _run;
     private volatile bool _disposed;
     private Exception? _failure;
 
@@ -82,19 +87,20 @@ public sealed class WorkerPool : IDisposable
         }
         lock (_runLock)
         {
+            int run = _run + 1;
             _job = job;
             _unitCount = unitCount;
             _failure = null;
-            Volatile.Write(ref _nextUnit, 0);
-            Volatile.Write(ref _busyWorkers, _threads.Length);
-            Interlocked.Increment(ref _generation);
+            Volatile.Write(ref _completed, 0);
+            Volatile.Write(ref _run, run);
+            Interlocked.Exchange(ref _claims, (long)run << 32); // publishes the fields above
             if (!_wake.IsSet)
             {
                 _wake.Set();
             }
-            Work(job, unitCount, 0);
+            Work(job, unitCount, run, 0);
             var spin = new SpinWait();
-            while (Volatile.Read(ref _busyWorkers) != 0)
+            while (Volatile.Read(ref _completed) != unitCount)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
             }
@@ -106,57 +112,71 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
-    private void Work(ParallelJob job, int unitCount, int worker)
+    /// <summary>Claims and runs units of run <paramref name="run"/> until none are left.</summary>
+    private void Work(ParallelJob job, int unitCount, int run, int worker)
     {
-        int unit;
-        while ((unit = Interlocked.Increment(ref _nextUnit) - 1) < unitCount)
+        while (true)
         {
+            long claims = Volatile.Read(ref _claims);
+            int unit = (int)(claims & 0xFFFF_FFFF);
+            if ((int)(claims >> 32) != run || unit >= unitCount)
+            {
+                return;
+            }
+            if (Interlocked.CompareExchange(ref _claims, claims + 1, claims) != claims)
+            {
+                continue;
+            }
             try
             {
-                job.Execute(unit, worker);
+                if (_failure is null)
+                {
+                    job.Execute(unit, worker);
+                }
             }
             catch (Exception e) when (!e.IsFatal())
             {
                 Interlocked.CompareExchange(ref _failure, e, null);
-                Volatile.Write(ref _nextUnit, unitCount); // stop handing out units
+            }
+            finally
+            {
+                Interlocked.Increment(ref _completed);
             }
         }
     }
 
     private void WorkerLoop(int worker)
     {
-        long seen = 0;
-        while (true)
+        int seen = 0;
+        while (!_disposed)
         {
-            // Spin for a while (the next step usually comes within microseconds), then sleep on the event.
-            int spins = 0;
-            while (Volatile.Read(ref _generation) == seen && !_disposed)
+            int run = Volatile.Read(ref _run);
+            if (run != seen)
             {
-                if (++spins < SpinIterations)
+                seen = run;
+                ParallelJob? job = _job;
+                int unitCount = _unitCount;
+                // The job and count were read after the run number; if a newer run started meanwhile, the claim
+                // counter's tag no longer matches and Work returns at once.
+                if (job is not null && Volatile.Read(ref _run) == run)
                 {
-                    Thread.SpinWait(20);
+                    Work(job, unitCount, run, worker);
                 }
-                else
+                continue;
+            }
+            var spin = new SpinWait();
+            for (int round = 0; round < SpinRounds && Volatile.Read(ref _run) == seen && !_disposed; round++)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            if (Volatile.Read(ref _run) == seen && !_disposed)
+            {
+                _wake.Reset();
+                if (Volatile.Read(ref _run) == seen && !_disposed)
                 {
-                    _wake.Reset();
-                    if (Volatile.Read(ref _generation) == seen && !_disposed)
-                    {
-                        _wake.Wait(TimeSpan.FromMilliseconds(50));
-                    }
-                    spins = 0;
+                    _wake.Wait(TimeSpan.FromMilliseconds(50));
                 }
             }
-            if (_disposed)
-            {
-                return;
-            }
-            seen = Volatile.Read(ref _generation);
-            ParallelJob? job = _job;
-            if (job is not null)
-            {
-                Work(job, _unitCount, worker);
-            }
-            Interlocked.Decrement(ref _busyWorkers);
         }
     }
 

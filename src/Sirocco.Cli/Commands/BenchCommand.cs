@@ -1,0 +1,199 @@
+// `sirocco bench --model PATH`: prefill and decode throughput on this machine, the way llama.cpp's llama-bench
+// measures them (random tokens, fresh context per run, pp = prompt tokens/s, tg = generated tokens/s), plus the
+// memory-bandwidth ceiling measured by the command itself and decode's fraction of it, and resident memory.
+
+using System.CommandLine;
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Sirocco.Engine.Model;
+using Sirocco.Engine.Threading;
+using Sirocco.Kernels.Memory;
+
+namespace Sirocco.Cli.Commands;
+
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelArguments();
+        var prompts = new Option<string>("--prompt", "-p") { Description = "Prompt lengths to time, comma-separated", DefaultValueFactory = _ => "128,512" };
+        var decode = new Option<int>("--decode", "-n") { Description = "Tokens to generate in the decode test", DefaultValueFactory = _ => 64 };
+        var repetitions = new Option<int>("--repetitions", "-r") { Description = "Runs of each test (mean and spread are printed)", DefaultValueFactory = _ => 3 };
+        var command = new Command("bench", "Measure prefill and decode speed, memory bandwidth and resident memory") { prompts, decode, repetitions };
+        model.AddTo(command);
+        command.SetAction(parse => CliErrors.Run("bench", () =>
+        {
+            int[] promptLengths = ParseLengths(parse.GetValue(prompts)!);
+            int decodeTokens = parse.GetValue(decode), runs = parse.GetValue(repetitions);
+            if (decodeTokens < 0 || runs < 1)
+            {
+                throw new CliUsageException("--decode must be ≥ 0 and --repetitions ≥ 1");
+            }
+            int maxPrompt = promptLengths.Length == 0 ? 1 : promptLengths.Max();
+            var clock = Stopwatch.StartNew();
+            using LlamaModel llama = model.Load(parse, maxBatchTokens: Math.Clamp(maxPrompt, 1, 512));
+            double loadSeconds = clock.Elapsed.TotalSeconds;
+            ModelConfig config = llama.Config;
+            if (maxPrompt + decodeTokens > config.ContextLength)
+            {
+                throw new CliUsageException($"a prompt of {maxPrompt} plus {decodeTokens} generated tokens exceeds the context of {config.ContextLength}");
+            }
+            KvCacheType cacheType = model.CacheType(parse);
+            long cacheBytes = KvCacheOptions.BytesPerPosition(config, cacheType) * (Math.Max(maxPrompt, decodeTokens) + 64);
+            using KvCachePool cache = llama.CreateCache(new KvCacheOptions(cacheBytes, 32, cacheType));
+
+            TextWriter o = Console.Out;
+            o.WriteLine($"model      {llama.Weights.SourcePath}: {llama.Weights.Description}");
+            o.WriteLine($"           {config.LayerCount} layers, width {config.ModelDim}, weights read per token {llama.Weights.BytesPerToken / 1e9:0.000} GB, loaded in {loadSeconds:0.0} s");
+            o.WriteLine($"machine    {CpuName()}, {Environment.ProcessorCount} logical cores, {Isa()}; {llama.ThreadCount} threads");
+            double bandwidth = MeasureBandwidth(llama.ThreadCount);
+            o.WriteLine($"bandwidth  {bandwidth / 1e9:0.0} GB/s streaming read on {llama.ThreadCount} threads (best of 5 passes over 1 GiB)");
+
+            var random = new Random(1234);
+            int RandomToken() => random.Next(3, config.VocabSize);
+            // Warm-up: one short prompt and a few decode steps fault the mapped weights in and settle the caches.
+            Time(llama, cache, [.. Enumerable.Range(0, Math.Min(maxPrompt, 16)).Select(_ => RandomToken())], 4, RandomToken);
+            long rssWarm = ReadStatus("VmRSS");
+
+            o.WriteLine($"{"test",-8} {"tokens/s",10} {"±",8} {"ms/token",10}");
+            foreach (int length in promptLengths)
+            {
+                var rates = new List<double>();
+                for (int r = 0; r < runs; r++)
+                {
+                    int[] prompt = [.. Enumerable.Range(0, length).Select(_ => RandomToken())];
+                    (double prefill, _) = Time(llama, cache, prompt, 0, RandomToken);
+                    rates.Add(length / prefill);
+                }
+                Print(o, $"pp{length}", rates, "");
+            }
+            if (decodeTokens > 0)
+            {
+                var rates = new List<double>();
+                for (int r = 0; r < runs; r++)
+                {
+                    (_, double seconds) = Time(llama, cache, [], decodeTokens, RandomToken);
+                    rates.Add(decodeTokens / seconds);
+                }
+                double mean = rates.Average();
+                double bytesPerSecond = mean * llama.Weights.BytesPerToken;
+                Print(o, $"tg{decodeTokens}", rates,
+                    $"  weights {bytesPerSecond / 1e9:0.0} GB/s = {bytesPerSecond / bandwidth:P0} of the measured ceiling ({bandwidth / llama.Weights.BytesPerToken:0.00} tokens/s)");
+            }
+            long fileBytes = Directory.Exists(llama.Weights.SourcePath) ? 0 : new FileInfo(llama.Weights.SourcePath).Length;
+            o.WriteLine($"memory     resident {rssWarm / 1048576.0:0} MiB after warm-up, peak {ReadStatus("VmHWM") / 1048576.0:0} MiB; model file {fileBytes / 1048576.0:0} MiB, KV cache {cache.AllocatedBytes / 1048576.0:0} MiB ({cacheType})");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Prefills <paramref name="prompt"/> (if any) into a fresh sequence, then decodes
+    /// <paramref name="decodeTokens"/> tokens one step at a time; returns the seconds each phase took.</summary>
+    private static (double Prefill, double Decode) Time(LlamaModel llama, KvCachePool cache, int[] prompt, int decodeTokens, Func<int> nextToken)
+    {
+        using KvSequence sequence = cache.CreateSequence();
+        var clock = Stopwatch.StartNew();
+        for (int start = 0; start < prompt.Length; start += llama.MaxBatchTokens)
+        {
+            int count = Math.Min(llama.MaxBatchTokens, prompt.Length - start);
+            llama.Forward([new SequenceInput(sequence, prompt.AsMemory(start, count))]);
+        }
+        double prefill = clock.Elapsed.TotalSeconds;
+        int[] token = new int[1];
+        clock.Restart();
+        for (int i = 0; i < decodeTokens; i++)
+        {
+            token[0] = nextToken();
+            llama.Forward([new SequenceInput(sequence, token)]);
+        }
+        return (prefill, clock.Elapsed.TotalSeconds);
+    }
+
+    private static void Print(TextWriter o, string name, List<double> rates, string tail)
+    {
+        double mean = rates.Average();
+        double spread = rates.Count > 1 ? Math.Sqrt(rates.Sum(r => (r - mean) * (r - mean)) / (rates.Count - 1)) : 0;
+        o.WriteLine($"{name,-8} {mean,10:0.00} {spread,8:0.00} {1000 / mean,10:0.0}{tail}");
+    }
+
+    private static int[] ParseLengths(string text)
+    {
+        var lengths = new List<int>();
+        foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, out int n) || n < 1)
+            {
+                throw new CliUsageException($"--prompt: '{part}' is not a positive token count (e.g. --prompt 128,512)");
+            }
+            lengths.Add(n);
+        }
+        return [.. lengths];
+    }
+
+    /// <summary>Best of five streaming reads of a 1 GiB buffer, split over <paramref name="threads"/> threads.</summary>
+    internal static double MeasureBandwidth(int threads)
+    {
+        const int Chunk = 8 << 20;
+        using var buffer = new NativeBuffer<byte>(1L << 30);
+        for (long at = 0; at < buffer.Length; at += Chunk)
+        {
+            buffer.Slice(at, Chunk).Fill(1); // fault every page in before timing
+        }
+        using var pool = new WorkerPool(threads);
+        var job = new ReadJob(buffer, Chunk);
+        double best = 0;
+        for (int pass = 0; pass < 5; pass++)
+        {
+            var clock = Stopwatch.StartNew();
+            pool.Run(job, (int)(buffer.Length / Chunk));
+            best = Math.Max(best, buffer.Length / clock.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    private sealed class ReadJob(NativeBuffer<byte> buffer, int chunk) : ParallelJob
+    {
+        public ulong Sink { get; private set; }
+
+        public override void Execute(int unit, int worker) => Sink += StreamRead.Checksum(buffer.Slice((long)unit * chunk, chunk));
+    }
+
+    /// <summary>A field of /proc/self/status in bytes (0 where there is none, e.g. off Linux).</summary>
+    internal static long ReadStatus(string field)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith(field + ":", StringComparison.Ordinal))
+                {
+                    string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return Environment.WorkingSet;
+    }
+
+    private static string CpuName()
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+            return line is null ? "unknown CPU" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+
+    private static string Isa() => Avx512F.IsSupported ? "AVX-512" : Avx2.IsSupported ? "AVX2" : Vector128.IsHardwareAccelerated ? "128-bit SIMD" : "scalar";
+}
