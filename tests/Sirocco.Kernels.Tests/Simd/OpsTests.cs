@@ -3,6 +3,7 @@
 // RMSNorm and the f16 conversions (all 65536 halves, ties, subnormals, overflow, NaN). CI reruns this file with AVX2
 // and then all hardware intrinsics switched off, so the Vector256, Vector128 and scalar paths are each covered.
 
+using System.Runtime.Intrinsics;
 using Sirocco.Kernels.Quant;
 using Fast = Sirocco.Kernels.Simd.Ops;
 using Ref = Sirocco.Kernels.Reference.Ops;
@@ -303,6 +304,29 @@ public class OpsTests
             float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i);
             Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual[i + 1]),
                 $"half 0x{i:X4}: expected 0x{BitConverter.SingleToUInt32Bits(expected):X8}, got 0x{BitConverter.SingleToUInt32Bits(actual[i + 1]):X8}");
+        }
+    }
+
+    [Fact]
+    public void HalfToSingleValue_AllBitPatterns_SameValueAsHalfConversion()
+    {
+        // The products' shorter conversion: bit-exact except that a NaN need only stay a NaN. Vector256 operations
+        // also run (in software) where they are not accelerated, so this checks the arithmetic on every machine.
+        ushort[] all = new ushort[65536];
+        for (int i = 0; i < all.Length; i++)
+        {
+            all[i] = (ushort)i;
+        }
+        for (int i = 0; i < all.Length; i += 8)
+        {
+            Vector128<ushort> bits = Vector128.Create<ushort>(all.AsSpan(i, 8));
+            Vector256<float> values = Fast.HalfToSingleValue(Vector256.WidenLower(bits.ToVector256()));
+            for (int j = 0; j < 8; j++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf(all[i + j]), actual = values.GetElement(j);
+                Assert.True(float.IsNaN(expected) ? float.IsNaN(actual) : BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual),
+                    $"half 0x{i + j:X4}: expected {expected:R}, got {actual:R}");
+            }
         }
     }
 
