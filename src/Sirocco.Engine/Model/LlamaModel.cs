@@ -13,7 +13,7 @@ using Sirocco.Engine.Threading;
 using Sirocco.Kernels;
 using Sirocco.Kernels.Memory;
 using Sirocco.Kernels.Quant;
-using Sirocco.Kernels.Reference;
+using Dequantize = Sirocco.Kernels.Reference.Dequantize;
 using Sirocco.Kernels.Simd;
 
 namespace Sirocco.Engine.Model;

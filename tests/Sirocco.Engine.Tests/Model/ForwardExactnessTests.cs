@@ -1,0 +1,99 @@
+using Sirocco.Engine.Formats.SafeTensors;
+using Sirocco.Engine.Model;
+
+namespace Sirocco.Engine.Tests.Model;
+
+/// <summary>The engine's forward pass against the plain float64 reference (ReferenceForward), and quantized models
+/// against the F32 model within the bounds documented in docs/QUANTIZATION.md.</summary>
+public class ForwardExactnessTests
+{
+    private static readonly int[] Prompt = [1, 733, 16289, 28793, 1824, 349, 272, 5565, 302, 4843, 28804, 733, 28748, 16289, 28793];
+
+    [Theory]
+    [InlineData("gguf")]
+    [InlineData("hf")]
+    public void F32Model_MatchesFloat64Reference(string layout)
+    {
+        string path = layout == "gguf" ? TinyModels.Gguf(ModelFileType.F32) : TinyModels.HuggingFace(SafeTensorDtype.F32);
+        double[][] expected = ReferenceForward.Load(path).Logits(Prompt);
+        var (model, pool) = TinyModels.Load(path);
+        using (model)
+        using (pool)
+        {
+            float[][] actual = LlamaModelTests.AllLogits(model, pool, Prompt);
+            for (int i = 0; i < Prompt.Length; i++)
+            {
+                AssertRelative(expected[i], actual[i], 1e-4, $"{layout} position {i}");
+            }
+        }
+    }
+
+    [Fact]
+    public void F16AndBF16Models_MatchTheReferenceOfTheSameFile()
+    {
+        foreach (string path in new[] { TinyModels.Gguf(ModelFileType.F16), TinyModels.HuggingFace(SafeTensorDtype.BF16) })
+        {
+            double[][] expected = ReferenceForward.Load(path).Logits(Prompt);
+            var (model, pool) = TinyModels.Load(path);
+            using (model)
+            using (pool)
+            {
+                float[][] actual = LlamaModelTests.AllLogits(model, pool, Prompt);
+                AssertRelative(expected[^1], actual[^1], 1e-4, path);
+            }
+        }
+    }
+
+    /// <summary>Quantized files run through the fused integer kernels (activations quantized to 8 bits) agree with
+    /// the float64 reference of the same file (its weights dequantized, activations exact) within the activation
+    /// quantization error, and with the F32 model within the documented bounds for each type.</summary>
+    [Theory]
+    [InlineData(ModelFileType.Q8_0, 0.02, 0.05, 1.0)]
+    [InlineData(ModelFileType.Q4_0, 0.02, 0.25, 0.9)]
+    [InlineData(ModelFileType.Q4_K_M, 0.02, 0.20, 0.9)]
+    [InlineData(ModelFileType.Q5_K_M, 0.02, 0.12, 0.9)]
+    [InlineData(ModelFileType.Q6_K, 0.02, 0.08, 0.9)]
+    public void QuantizedModel_StaysWithinDocumentedBounds(ModelFileType type, double fusedVsDequantized, double vsF32, double top1Agreement)
+    {
+        string path = TinyModels.Gguf(type);
+        double[][] dequantized = ReferenceForward.Load(path).Logits(Prompt);
+        double[][] f32 = ReferenceForward.Load(TinyModels.Gguf(ModelFileType.F32)).Logits(Prompt);
+        var (model, pool) = TinyModels.Load(path);
+        using (model)
+        using (pool)
+        {
+            float[][] actual = LlamaModelTests.AllLogits(model, pool, Prompt);
+            int agree = 0;
+            double worstVsF32 = 0;
+            for (int i = 0; i < Prompt.Length; i++)
+            {
+                AssertRelative(dequantized[i], actual[i], fusedVsDequantized, $"{type} fused vs dequantized, position {i}");
+                worstVsF32 = Math.Max(worstVsF32, MaxRelative(f32[i], actual[i]));
+                agree += ArgMax(f32[i]) == ArgMax(actual[i]) ? 1 : 0;
+            }
+            Assert.True(worstVsF32 <= vsF32, $"{type}: max logit error vs F32 {worstVsF32:G3} of max |logit| exceeds {vsF32}");
+            Assert.True(agree >= top1Agreement * Prompt.Length, $"{type}: top-1 agrees with F32 at {agree} of {Prompt.Length} positions");
+        }
+    }
+
+    private static int ArgMax(double[] x) => Enumerable.Range(0, x.Length).MaxBy(i => x[i]);
+
+    private static int ArgMax(float[] x) => Enumerable.Range(0, x.Length).MaxBy(i => x[i]);
+
+    private static double MaxRelative(double[] expected, float[] actual)
+    {
+        double scale = expected.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
+        }
+        return worst / scale;
+    }
+
+    /// <summary>max |expected − actual| ≤ tolerance · max |expected| over the row.</summary>
+    private static void AssertRelative(double[] expected, float[] actual, double tolerance, string what)
+    {
+        double relative = MaxRelative(expected, actual);
+        Assert.True(relative <= tolerance, $"{what}: max error {relative:G3} of max |logit| exceeds {tolerance}");
+    }
+}
