@@ -20,7 +20,7 @@ namespace Sirocco.Kernels.Simd;
 /// There is no Vector256 path: on x86 Vector256 is accelerated only where AVX2 is, which has its own path, and Arm64
 /// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate).
 /// </remarks>
-public static unsafe class QuantDot
+public static unsafe partial class QuantDot
 {
     private const int Q8_0Bytes = 34; // f16 d, 32 × int8
     private const int Q4_0Bytes = 18; // f16 d, 16 bytes of nibble pairs
