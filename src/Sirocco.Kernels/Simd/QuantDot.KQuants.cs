@@ -84,6 +84,34 @@ public static unsafe partial class QuantDot
         return Reference.QuantDot.DotQ6_KQ8_K(weightRow, activationRow, elementCount);
     }
 
+    /// <summary>Unchecked dispatch for MatMul: the dot of <paramref name="blockCount"/> super-blocks of a Q4_K, Q5_K or
+    /// Q6_K row at <paramref name="w"/> with a Q8_K row at <paramref name="a"/>, on the widest path available.</summary>
+    internal static float DotKQuantQ8_K(GgmlType type, byte* w, byte* a, int blockCount)
+    {
+        if (Avx2.IsSupported)
+        {
+            return type switch
+            {
+                GgmlType.Q4_K => Q4_KAvx2(w, a, blockCount),
+                GgmlType.Q5_K => Q5_KAvx2(w, a, blockCount),
+                _ => Q6_KAvx2(w, a, blockCount),
+            };
+        }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            return type == GgmlType.Q6_K ? Q6_KVector128(w, a, blockCount) : Q4_KVector128(w, a, blockCount, hasFifthBit: type == GgmlType.Q5_K);
+        }
+        int n = 256 * blockCount;
+        var weightRow = new ReadOnlySpan<byte>(w, checked((int)GgmlTypes.Get(type).RowBytes(n)));
+        var activationRow = new ReadOnlySpan<byte>(a, Q8_KBytes * blockCount);
+        return type switch
+        {
+            GgmlType.Q4_K => Reference.QuantDot.DotQ4_KQ8_K(weightRow, activationRow, n),
+            GgmlType.Q5_K => Reference.QuantDot.DotQ5_KQ8_K(weightRow, activationRow, n),
+            _ => Reference.QuantDot.DotQ6_KQ8_K(weightRow, activationRow, n),
+        };
+    }
+
     // ---- Scale unpacking shared by every width.
 
     /// <summary>The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K block from its 12 packed bytes (layout in

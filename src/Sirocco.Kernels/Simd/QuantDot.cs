@@ -176,7 +176,7 @@ public static unsafe partial class QuantDot
 
     /// <summary>The 32 products of a block (halves 0 and 1), summed in 4 exact int32 lanes, as floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> SumProducts128(Vector128<sbyte> w0, Vector128<sbyte> w1, Vector128<sbyte> a0, Vector128<sbyte> a1)
+    internal static Vector128<float> SumProducts128(Vector128<sbyte> w0, Vector128<sbyte> w1, Vector128<sbyte> a0, Vector128<sbyte> a1)
     {
         // Sign-extend to int16 (8 elements per vector); each product has |p| ≤ 128·127 = 16256, so a sum of two
         // products (lane k: elements k and k + 8 of one half) still fits in int16 (≤ 32512).
