@@ -138,7 +138,7 @@ public static unsafe partial class QuantDot
         {
             float da = Unsafe.ReadUnaligned<float>(a);
             var (scales, mins) = UnpackScaleMinK4(w + 4);
-            accMin = MultiplyAdd(Vector256.Create(HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w + 2)) * da), MinTermAvx2(mins, a), accMin);
+            accMin = MultiplyAdd(Vector256.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 2)) * da), MinTermAvx2(mins, a), accMin);
             Vector256<byte> scalePairs = ScalePairsAvx2(scales);
             byte* qs = w + 16;
             sbyte* qa = (sbyte*)(a + 4);
@@ -146,7 +146,7 @@ public static unsafe partial class QuantDot
                 + Q4_KPairAvx2(qs, qa, scalePairs, 1, Vector256<byte>.Zero, Vector256<byte>.Zero)
                 + Q4_KPairAvx2(qs, qa, scalePairs, 2, Vector256<byte>.Zero, Vector256<byte>.Zero)
                 + Q4_KPairAvx2(qs, qa, scalePairs, 3, Vector256<byte>.Zero, Vector256<byte>.Zero);
-            acc = MultiplyAdd(Vector256.Create(HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w)) * da), Avx.ConvertToVector256Single(sumi), acc);
+            acc = MultiplyAdd(Vector256.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)) * da), Avx.ConvertToVector256Single(sumi), acc);
         }
         return Vector256.Sum(acc) - Vector256.Sum(accMin);
     }
@@ -159,7 +159,7 @@ public static unsafe partial class QuantDot
         {
             float da = Unsafe.ReadUnaligned<float>(a);
             var (scales, mins) = UnpackScaleMinK4(w + 4);
-            accMin = MultiplyAdd(Vector256.Create(HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w + 2)) * da), MinTermAvx2(mins, a), accMin);
+            accMin = MultiplyAdd(Vector256.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 2)) * da), MinTermAvx2(mins, a), accMin);
             Vector256<byte> scalePairs = ScalePairsAvx2(scales);
             // Byte i of qh: bit s is bit 4 of element 32s + i. Moved to bit 4 of each byte with 16-bit shifts: a
             // shift by at most 4 never carries a bit across the byte boundary into bit 4, and the mask keeps bit 4 only.
@@ -171,7 +171,7 @@ public static unsafe partial class QuantDot
                 + Q4_KPairAvx2(qs, qa, scalePairs, 1, Avx2.ShiftLeftLogical(qh, 2).AsByte() & bit4, Avx2.ShiftLeftLogical(qh, 1).AsByte() & bit4)
                 + Q4_KPairAvx2(qs, qa, scalePairs, 2, qh.AsByte() & bit4, Avx2.ShiftRightLogical(qh, 1).AsByte() & bit4)
                 + Q4_KPairAvx2(qs, qa, scalePairs, 3, Avx2.ShiftRightLogical(qh, 2).AsByte() & bit4, Avx2.ShiftRightLogical(qh, 3).AsByte() & bit4);
-            acc = MultiplyAdd(Vector256.Create(HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w)) * da), Avx.ConvertToVector256Single(sumi), acc);
+            acc = MultiplyAdd(Vector256.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)) * da), Avx.ConvertToVector256Single(sumi), acc);
         }
         return Vector256.Sum(acc) - Vector256.Sum(accMin);
     }
@@ -223,7 +223,7 @@ public static unsafe partial class QuantDot
         Vector256<float> acc = Vector256<float>.Zero;
         for (int b = 0; b < blockCount; b++, w += Q6_KBytes, a += Q8_KBytes)
         {
-            float d = HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w + 208)) * Unsafe.ReadUnaligned<float>(a);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 208)) * Unsafe.ReadUnaligned<float>(a);
             // int16 scales s0 … s15 (sign-extended), lanes [s0..s7 | s8..s15].
             Vector256<short> scales = Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)(w + 192)));
             // The codes are stored as q = w + 32 (0 … 63); Σ (q − 32)·qa·s = Σ q·qa·s − 32·Σ_s s·bsum[s], with the
@@ -286,7 +286,7 @@ public static unsafe partial class QuantDot
             {
                 minTerm += (int)((mins >> (8 * s)) & 0xFF) * (bsums[2 * s] + bsums[2 * s + 1]);
             }
-            minSum += HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w + 2)) * da * minTerm;
+            minSum += HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 2)) * da * minTerm;
             Vector128<int> sumi = Vector128<int>.Zero;
             sbyte* qa = (sbyte*)(a + 4);
             for (int s = 0; s < 8; s++)
@@ -303,7 +303,7 @@ public static unsafe partial class QuantDot
                 Vector128<int> products = SumProducts16(codes0, Vector128.Load(qa + 32 * s)) + SumProducts16(codes1, Vector128.Load(qa + 32 * s + 16));
                 sumi += products * Vector128.Create((int)((scales >> (8 * s)) & 0xFF));
             }
-            acc += Vector128.ConvertToSingle(sumi) * Vector128.Create(HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w)) * da);
+            acc += Vector128.ConvertToSingle(sumi) * Vector128.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)) * da);
         }
         return Vector128.Sum(acc) - minSum;
     }
@@ -315,7 +315,7 @@ public static unsafe partial class QuantDot
         Vector128<float> acc = Vector128<float>.Zero;
         for (int b = 0; b < blockCount; b++, w += Q6_KBytes, a += Q8_KBytes)
         {
-            float d = HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w + 208)) * Unsafe.ReadUnaligned<float>(a);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 208)) * Unsafe.ReadUnaligned<float>(a);
             sbyte* scales = (sbyte*)(w + 192), qa = (sbyte*)(a + 4);
             Vector128<int> sumi = Vector128<int>.Zero;
             for (int s = 0; s < 16; s++)
