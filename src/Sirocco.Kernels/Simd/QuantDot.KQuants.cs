@@ -176,6 +176,66 @@ public static unsafe partial class QuantDot
         return Vector256.Sum(acc) - Vector256.Sum(accMin);
     }
 
+    /// <summary>Prefill tile for MatMul: one Q4_K or Q5_K row against 4 Q8_K activation rows (<paramref name="a"/>,
+    /// <paramref name="actBytes"/> apart), writing output[t·<paramref name="stride"/>] for t = 0 … 3. Each sub-block's
+    /// codes and scale are decoded once for the 4 tokens; per token the arithmetic is that of <see cref="Q4_KAvx2"/>,
+    /// with the min term folded into the same accumulator by a second multiply-add.</summary>
+    internal static void Q4_KTile1x4Avx2(byte* w, bool hasFifthBit, byte* a, int actBytes, int blockCount, float* output, int stride)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero, acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<byte> lowNibbles = Vector256.Create((byte)0x0F), bit4 = Vector256.Create((byte)0x10);
+        int blockBytes = hasFifthBit ? Q5_KBytes : Q4_KBytes;
+        for (int b = 0; b < blockCount; b++, w += blockBytes, a += Q8_KBytes)
+        {
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)), dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 2));
+            var (scales, mins) = UnpackScaleMinK4(w + 4);
+            Vector256<byte> scalePairs = ScalePairsAvx2(scales);
+            float da0 = Unsafe.ReadUnaligned<float>(a), da1 = Unsafe.ReadUnaligned<float>(a + actBytes);
+            float da2 = Unsafe.ReadUnaligned<float>(a + 2 * actBytes), da3 = Unsafe.ReadUnaligned<float>(a + 3 * actBytes);
+            acc0 = MultiplyAdd(Vector256.Create(-dmin * da0), MinTermAvx2(mins, a), acc0);
+            acc1 = MultiplyAdd(Vector256.Create(-dmin * da1), MinTermAvx2(mins, a + actBytes), acc1);
+            acc2 = MultiplyAdd(Vector256.Create(-dmin * da2), MinTermAvx2(mins, a + 2 * actBytes), acc2);
+            acc3 = MultiplyAdd(Vector256.Create(-dmin * da3), MinTermAvx2(mins, a + 3 * actBytes), acc3);
+            Vector256<int> sumi0 = Vector256<int>.Zero, sumi1 = Vector256<int>.Zero, sumi2 = Vector256<int>.Zero, sumi3 = Vector256<int>.Zero;
+            byte* qs = w + (hasFifthBit ? 48 : 16);
+            Vector256<ushort> qh = hasFifthBit ? Avx.LoadVector256(w + 16).AsUInt16() : Vector256<ushort>.Zero;
+            sbyte* qa = (sbyte*)(a + 4);
+            for (int g = 0; g < 4; g++)
+            {
+                Vector256<byte> packed = Avx.LoadVector256(qs + 32 * g);
+                Vector256<byte> codes0 = packed & lowNibbles;
+                Vector256<byte> codes1 = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & lowNibbles;
+                if (hasFifthBit)
+                {
+                    // Bits 2g and 2g + 1 of each qh byte to bit 4: shift the running copy so bit 2g sits at bit 0.
+                    codes0 |= Avx2.ShiftLeftLogical(qh, 4).AsByte() & bit4;
+                    codes1 |= Avx2.ShiftLeftLogical(qh, 3).AsByte() & bit4;
+                    qh = Avx2.ShiftRightLogical(qh, 2);
+                }
+                Vector256<short> scale0 = Avx2.Shuffle(scalePairs, ScaleBroadcastMask(2 * g)).AsInt16();
+                Vector256<short> scale1 = Avx2.Shuffle(scalePairs, ScaleBroadcastMask(2 * g + 1)).AsInt16();
+                sumi0 += Q4_KTokenAvx2(codes0, codes1, scale0, scale1, qa + 64 * g);
+                sumi1 += Q4_KTokenAvx2(codes0, codes1, scale0, scale1, qa + actBytes + 64 * g);
+                sumi2 += Q4_KTokenAvx2(codes0, codes1, scale0, scale1, qa + 2 * actBytes + 64 * g);
+                sumi3 += Q4_KTokenAvx2(codes0, codes1, scale0, scale1, qa + 3 * actBytes + 64 * g);
+            }
+            acc0 = MultiplyAdd(Vector256.Create(d * da0), Avx.ConvertToVector256Single(sumi0), acc0);
+            acc1 = MultiplyAdd(Vector256.Create(d * da1), Avx.ConvertToVector256Single(sumi1), acc1);
+            acc2 = MultiplyAdd(Vector256.Create(d * da2), Avx.ConvertToVector256Single(sumi2), acc2);
+            acc3 = MultiplyAdd(Vector256.Create(d * da3), Avx.ConvertToVector256Single(sumi3), acc3);
+        }
+        output[0] = Vector256.Sum(acc0);
+        output[stride] = Vector256.Sum(acc1);
+        output[2 * stride] = Vector256.Sum(acc2);
+        output[3 * stride] = Vector256.Sum(acc3);
+    }
+
+    /// <summary>One token's share of a Q4_K/Q5_K sub-block pair: as <see cref="Q4_KPairAvx2"/> with decoded codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4_KTokenAvx2(Vector256<byte> codes0, Vector256<byte> codes1, Vector256<short> scale0, Vector256<short> scale1, sbyte* qa) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes0, Avx.LoadVector256(qa)), scale0)
+        + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes1, Avx.LoadVector256(qa + 32)), scale1);
+
     /// <summary>Sub-blocks 2g and 2g + 1 of a Q4_K/Q5_K block: 32 bytes of qs hold sub-block 2g in their low nibbles
     /// and 2g + 1 in their high nibbles; <paramref name="fifthLow"/>/<paramref name="fifthHigh"/> are 0x10 where the
     /// code has bit 4 set (Q5_K) or zero (Q4_K). Returns 8 int32 lanes summing to sc[2g]·Σ q·qa + sc[2g+1]·Σ q·qa.</summary>
