@@ -1,6 +1,7 @@
 // MatMul throughput for every quantized weight type, one thread: decode (1 token) on 4096 × 4096 and 14336 × 4096 in
 // GB/s of weight bytes streamed, and prefill (64 tokens) on 4096 × 4096 in GFLOP/s (2·rows·columns·tokens per pass).
 // The baseline column is the per-row dot product loop MatMul used before its tiled kernels (decode, 4096 × 4096).
+// Usage: matmul [seconds per figure, default 1] [types, comma-separated, default all five].
 
 using System.Diagnostics;
 using Sirocco.Kernels;
@@ -13,6 +14,10 @@ namespace Sirocco.Benchmarks;
 internal static class MatMulBench
 {
     private const int DistinctRows = 64; // rows quantized, then repeated: realistic bytes without minutes of K-quant search
+
+    // Prefill is timed on 256-row slices (about 1–3 ms each, a different slice each pass): a whole 4096-row pass takes
+    // tens of milliseconds, longer than a scheduler time slice on a shared machine, so no pass would run undisturbed.
+    private const int PrefillChunkRows = 256;
 
     public static int Run(string[] args)
     {
@@ -29,14 +34,15 @@ internal static class MatMulBench
             double baseline = RowDotGBs(type, small, seconds);
             double decodeSmall = small.ByteCount / Best(small, 1, seconds) / 1e9;
             double decodeLarge = large.ByteCount / Best(large, 1, seconds) / 1e9;
-            double prefill = 2.0 * 4096 * 4096 * 64 / Best(small, 64, seconds) / 1e9;
+            double prefill = 2.0 * PrefillChunkRows * 4096 * 64 / Best(small, 64, seconds, PrefillChunkRows) / 1e9;
             Console.WriteLine($"{type,-5} {baseline,14:F2} {decodeSmall,13:F2} {decodeLarge,18:F2} {prefill,21:F1}");
         }
         return 0;
     }
 
-    /// <summary>Seconds of the fastest Multiply over all rows for <paramref name="tokens"/> activation rows.</summary>
-    private static double Best(Matrix m, int tokens, double seconds)
+    /// <summary>Seconds of the fastest Multiply over <paramref name="chunkRows"/> rows (all rows when 0) for
+    /// <paramref name="tokens"/> activation rows.</summary>
+    private static double Best(Matrix m, int tokens, double seconds, int chunkRows = 0)
     {
         var w = m.View;
         int actBytes = MatMul.ActivationRowBytes(w.Type, w.Columns);
@@ -52,13 +58,15 @@ internal static class MatMulBench
             MatMul.QuantizeActivation(w.Type, x, act.Slice((long)t * actBytes, actBytes));
         }
         float[] output = new float[w.Rows * tokens];
+        int rows = chunkRows == 0 ? w.Rows : chunkRows;
         double best = double.MaxValue;
         long began = Stopwatch.GetTimestamp();
         // At least 3 passes and `seconds` of them: early passes run Tier0 code until tiered compilation replaces it.
         for (int pass = 0; pass < 3 || Stopwatch.GetElapsedTime(began).TotalSeconds < seconds; pass++)
         {
+            int first = pass % (w.Rows / rows) * rows;
             long start = Stopwatch.GetTimestamp();
-            MatMul.Multiply(w, 0, w.Rows, act.Span, tokens, output, w.Rows);
+            MatMul.Multiply(w, first, first + rows, act.Span, tokens, output, w.Rows);
             best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         return best;

@@ -18,7 +18,8 @@ namespace Sirocco.Kernels.Simd;
 /// significant bits) is exact in float; the only differences from the reference are the float rounding of each
 /// lane's multiply-add and of the final horizontal sum, at most about (blocks + 3)·2⁻²⁴ of Σ|w·a|.
 /// There is no Vector256 path: on x86 Vector256 is accelerated only where AVX2 is, which has its own path, and Arm64
-/// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate).
+/// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate). The K-quant dots
+/// (QuantDot.KQuants.cs) follow the same dispatch.
 /// </remarks>
 public static unsafe partial class QuantDot
 {
@@ -192,7 +193,7 @@ public static unsafe partial class QuantDot
     /// <see cref="HalfBits.ToSingleFast"/>, whose slow-path call makes the JIT spill every vector register of a hot
     /// loop around it). Finite values: the 15 magnitude bits shifted left by 13 read as a float 2¹¹² too small, and
     /// the multiply by 2¹¹² is exact, subnormals included. Infinity and NaN (exponent 31) take exponent 255 instead,
-    /// chosen by a conditional move.</summary>
+    /// by a select that the JIT compiles to a predictable branch which calls nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float HalfToSingle(ushort bits)
     {
