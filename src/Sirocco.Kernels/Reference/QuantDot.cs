@@ -96,6 +96,40 @@ public static class QuantDot
         return (float)sum;
     }
 
+    /// <summary>Σ w·a over a Q5_K weight row and a Q8_K activation row: per 32-element sub-block s,
+    /// d·da·sc[s]·Σ q·qa − dmin·da·m[s]·Σ qa, with q the 5-bit code (low nibble as Q4_K, bit 4 from qh). The
+    /// activation sums are taken from its codes, not its bsums.</summary>
+    /// <exception cref="ArgumentException">A length is not a whole number of blocks or the byte counts disagree.</exception>
+    public static float DotQ5_KQ8_K(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int elementCount)
+    {
+        int blockCount = BlockRows.Check(GgmlType.Q5_K, elementCount, weightRow.Length, nameof(elementCount), nameof(weightRow));
+        BlockRows.Check(GgmlType.Q8_K, elementCount, activationRow.Length, nameof(elementCount), nameof(activationRow));
+        double sum = 0;
+        for (int b = 0; b < blockCount; b++)
+        {
+            ReadOnlySpan<byte> w = weightRow.Slice(b * 176, 176);
+            ReadOnlySpan<byte> a = activationRow.Slice(b * 292, 292);
+            double d = ReadHalf(w, 0), dmin = ReadHalf(w, 2);
+            double da = BinaryPrimitives.ReadSingleLittleEndian(a);
+            ReadOnlySpan<byte> scales = w.Slice(4, 12), qh = w.Slice(16, 32), qs = w.Slice(48, 128), qa = a.Slice(4, QK_K);
+            for (int s = 0; s < 8; s++)
+            {
+                var (sc, m) = Dequantize.ScaleMinK4(scales, s);
+                int sumi = 0, suma = 0;
+                for (int e = 32 * s; e < 32 * s + 32; e++)
+                {
+                    byte packed = qs[32 * (e / 64) + e % 32];
+                    int low = s % 2 == 1 ? packed >> 4 : packed & 0xF;
+                    int q = low | ((qh[e % 32] >> s) & 1) << 4;
+                    sumi += q * (sbyte)qa[e];
+                    suma += (sbyte)qa[e];
+                }
+                sum += d * da * sc * sumi - dmin * da * m * suma;
+            }
+        }
+        return (float)sum;
+    }
+
     /// <summary>Σ w·a over a Q6_K weight row and a Q8_K activation row: per 16-element sub-block s,
     /// d·da·scales[s]·Σ (q − 32)·qa.</summary>
     /// <exception cref="ArgumentException">A length is not a whole number of blocks or the byte counts disagree.</exception>

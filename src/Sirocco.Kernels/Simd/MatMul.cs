@@ -2,7 +2,7 @@
 // into the format the weight type multiplies best against (QuantizeActivation), then any range of weight rows can be
 // multiplied against all activation rows (Multiply), so a worker pool can split rows across threads.
 
-using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using Sirocco.Kernels.Quant;
 
 namespace Sirocco.Kernels.Simd;
@@ -12,7 +12,9 @@ namespace Sirocco.Kernels.Simd;
 /// Protocol: for each activation row x (length <see cref="WeightMatrix.Columns"/>) call
 /// <see cref="QuantizeActivation"/> into a slot of <see cref="ActivationRowBytes"/> bytes; then
 /// <see cref="Multiply"/> computes output[t·stride + r] = Σ_c W[r, c]·x_t[c] for the rows asked. The activation
-/// format is private to this class (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for K-quants, f32 for float weights).
+/// format is private to this class: Q8_0's quantization in a planar layout for Q8_0 and Q4_0 weights, Q8_K rows for
+/// K-quants, f32 for float weights. Multiply allocates nothing for quantized weights and may run on several threads
+/// at once over disjoint row ranges.
 /// </remarks>
 public static partial class MatMul
 {
@@ -20,7 +22,8 @@ public static partial class MatMul
     public static bool Supports(GgmlType weightType) => weightType is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
-    /// <summary>The activation block format used against <paramref name="weightType"/>.</summary>
+    /// <summary>The activation quantization used against <paramref name="weightType"/> (for Q8_0 its rule and codes;
+    /// the bytes are laid out as <see cref="ActivationRowBytes"/> describes).</summary>
     public static GgmlType ActivationType(GgmlType weightType) => weightType switch
     {
         GgmlType.Q8_0 or GgmlType.Q4_0 => GgmlType.Q8_0,
@@ -30,19 +33,38 @@ public static partial class MatMul
     };
 
     /// <summary>Bytes one converted activation row of <paramref name="columns"/> elements takes.</summary>
-    public static int ActivationRowBytes(GgmlType weightType, int columns) =>
-        checked((int)GgmlTypes.Get(ActivationType(weightType)).RowBytes(columns));
+    /// <remarks>For Q8_0/Q4_0 weights the row holds Q8_0 codes and scales in a private planar layout
+    /// (columns · 1.25 bytes, see MatMul.Quantized.cs); otherwise it is a row of <see cref="ActivationType"/>.</remarks>
+    public static int ActivationRowBytes(GgmlType weightType, int columns) => ActivationType(weightType) == GgmlType.Q8_0
+        ? PlanarQ8RowBytes(columns)
+        : checked((int)GgmlTypes.Get(ActivationType(weightType)).RowBytes(columns));
 
     /// <summary>Converts one activation row for multiplication against weights of <paramref name="weightType"/>.</summary>
     /// <exception cref="ArgumentException">Sizes disagree or the length is not a whole number of blocks.</exception>
     public static void QuantizeActivation(GgmlType weightType, ReadOnlySpan<float> activation, Span<byte> destination)
     {
         GgmlType type = ActivationType(weightType);
+        int blockSize = GgmlTypes.Get(type).BlockSize;
+        if (activation.Length % blockSize != 0)
+        {
+            throw new ArgumentException($"{type} activations are whole blocks of {blockSize} elements; got {activation.Length}", nameof(activation));
+        }
         if (destination.Length != ActivationRowBytes(weightType, activation.Length))
         {
             throw new ArgumentException($"destination holds {destination.Length} bytes; a {type} row of {activation.Length} needs {ActivationRowBytes(weightType, activation.Length)}", nameof(destination));
         }
-        Quantize.Row(type, activation, destination);
+        switch (type)
+        {
+            case GgmlType.Q8_0:
+                QuantizePlanarQ8(activation, destination);
+                break;
+            case GgmlType.Q8_K:
+                ActivationQuantizer.Q8_K(activation, destination);
+                break;
+            default:
+                Quantize.Row(type, activation, destination);
+                break;
+        }
     }
 
     /// <summary>output[t·<paramref name="outputStride"/> + r] = row r of <paramref name="weights"/> · activation t,
@@ -71,45 +93,50 @@ public static partial class MatMul
         MultiplyChecked(weights, rowStart, rowEnd, activations, actBytes, tokenCount, output, outputStride);
     }
 
-    private static void MultiplyChecked(in WeightMatrix w, int rowStart, int rowEnd, ReadOnlySpan<byte> act, int actBytes, int tokenCount, Span<float> output, int stride)
+    private static unsafe void MultiplyChecked(in WeightMatrix w, int rowStart, int rowEnd, ReadOnlySpan<byte> act, int actBytes, int tokenCount, Span<float> output, int stride)
     {
-        int n = w.Columns;
         switch (w.Type)
         {
             case GgmlType.F32 or GgmlType.F16 or GgmlType.BF16:
                 MultiplyFloat(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
                 return;
         }
-        for (int r = rowStart; r < rowEnd; r++)
+        fixed (byte* a = act)
+        fixed (float* o = output)
         {
-            ReadOnlySpan<byte> row = w.Row(r);
-            for (int t = 0; t < tokenCount; t++)
+            switch (w.Type)
             {
-                ReadOnlySpan<byte> a = act.Slice(t * actBytes, actBytes);
-                output[t * stride + r] = w.Type switch
-                {
-                    GgmlType.Q8_0 => QuantDot.DotQ8_0Q8_0(row, a, n),
-                    GgmlType.Q4_0 => QuantDot.DotQ4_0Q8_0(row, a, n),
-                    GgmlType.Q4_K => Reference.QuantDot.DotQ4_KQ8_K(row, a, n),
-                    GgmlType.Q6_K => Reference.QuantDot.DotQ6_KQ8_K(row, a, n),
-                    GgmlType.Q5_K => DequantizedDot(GgmlType.Q5_K, row, a, n),
-                    _ => throw Unsupported(w.Type),
-                };
+                case GgmlType.Q8_0 or GgmlType.Q4_0:
+                    MultiplyPlanarQ8(w, rowStart, rowEnd, a, actBytes, tokenCount, o, stride);
+                    return;
+                case GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K:
+                    MultiplyKQuant(w, rowStart, rowEnd, a, actBytes, tokenCount, o, stride);
+                    return;
+                default:
+                    throw Unsupported(w.Type);
             }
         }
     }
 
-    private static float DequantizedDot(GgmlType type, ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int n)
+    /// <summary>K-quant rows against Q8_K activations: each weight row (a few KiB) is reused from L1 for every token.</summary>
+    private static unsafe void MultiplyKQuant(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
     {
-        float[] x = new float[n], y = new float[n];
-        Reference.Dequantize.Row(type, row, x);
-        Reference.Dequantize.Row(ActivationType(type), act, y);
-        double sum = 0;
-        for (int i = 0; i < n; i++)
+        int blockCount = w.Columns / 256;
+        // Q4_K/Q5_K prefill: tiles of 1 row × 4 tokens decode each sub-block once for the 4 tokens.
+        bool tiled = Avx2.IsSupported && w.Type is GgmlType.Q4_K or GgmlType.Q5_K;
+        int tiledTokens = tiled ? tokenCount - tokenCount % 4 : 0;
+        for (int r = rowStart; r < rowEnd; r++)
         {
-            sum += (double)x[i] * y[i];
+            byte* row = w.RowPointer(r);
+            for (int t = 0; t < tiledTokens; t += 4)
+            {
+                QuantDot.Q4_KTile1x4Avx2(row, w.Type == GgmlType.Q5_K, act + (long)t * actBytes, actBytes, blockCount, output + (long)t * stride + r, stride);
+            }
+            for (int t = tiledTokens; t < tokenCount; t++)
+            {
+                output[(long)t * stride + r] = QuantDot.DotKQuantQ8_K(w.Type, row, act + (long)t * actBytes, blockCount);
+            }
         }
-        return (float)sum;
     }
 
     internal static NotSupportedException Unsupported(GgmlType type) =>

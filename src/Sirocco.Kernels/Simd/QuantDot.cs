@@ -18,9 +18,10 @@ namespace Sirocco.Kernels.Simd;
 /// significant bits) is exact in float; the only differences from the reference are the float rounding of each
 /// lane's multiply-add and of the final horizontal sum, at most about (blocks + 3)·2⁻²⁴ of Σ|w·a|.
 /// There is no Vector256 path: on x86 Vector256 is accelerated only where AVX2 is, which has its own path, and Arm64
-/// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate).
+/// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate). The K-quant dots
+/// (QuantDot.KQuants.cs) follow the same dispatch.
 /// </remarks>
-public static unsafe class QuantDot
+public static unsafe partial class QuantDot
 {
     private const int Q8_0Bytes = 34; // f16 d, 32 × int8
     private const int Q4_0Bytes = 18; // f16 d, 16 bytes of nibble pairs
@@ -176,7 +177,7 @@ public static unsafe class QuantDot
 
     /// <summary>The 32 products of a block (halves 0 and 1), summed in 4 exact int32 lanes, as floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> SumProducts128(Vector128<sbyte> w0, Vector128<sbyte> w1, Vector128<sbyte> a0, Vector128<sbyte> a1)
+    internal static Vector128<float> SumProducts128(Vector128<sbyte> w0, Vector128<sbyte> w1, Vector128<sbyte> a0, Vector128<sbyte> a1)
     {
         // Sign-extend to int16 (8 elements per vector); each product has |p| ≤ 128·127 = 16256, so a sum of two
         // products (lane k: elements k and k + 8 of one half) still fits in int16 (≤ 32512).
@@ -188,8 +189,23 @@ public static unsafe class QuantDot
         return Vector128.ConvertToSingle(sum);
     }
 
+    /// <summary>The exact float value of an f16 block scale, without branches or calls (unlike
+    /// <see cref="HalfBits.ToSingleFast"/>, whose slow-path call makes the JIT spill every vector register of a hot
+    /// loop around it). Finite values: the 15 magnitude bits shifted left by 13 read as a float 2¹¹² too small, and
+    /// the multiply by 2¹¹² is exact, subnormals included. Infinity and NaN (exponent 31) take exponent 255 instead,
+    /// by a select that the JIT compiles to a predictable branch which calls nothing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfToSingle(ushort bits)
+    {
+        const float TwoPow112 = 5.192296858534828E+33f; // 2^112 exactly
+        uint shifted = (bits & 0x7FFFu) << 13;
+        uint finite = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(shifted) * TwoPow112);
+        uint magnitude = shifted >= 0x7C00u << 13 ? shifted | 0x7F800000u : finite;
+        return BitConverter.UInt32BitsToSingle(magnitude | (uint)(bits & 0x8000) << 16);
+    }
+
     /// <summary>dw·da: the product of the f16 scales at the start of both blocks, exact in float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Scale(byte* w, byte* a) =>
-        HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(w)) * HalfBits.ToSingleFast(Unsafe.ReadUnaligned<ushort>(a));
+        HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)) * HalfToSingle(Unsafe.ReadUnaligned<ushort>(a));
 }

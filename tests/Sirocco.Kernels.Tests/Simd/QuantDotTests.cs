@@ -18,7 +18,9 @@ public class QuantDotTests
 
     // Fast vs reference: same exact integer block sums, but each lane accumulates one float multiply-add per block
     // (≤ 2⁻²⁴ relative each), then a horizontal sum: worst case about (blocks + 3)·2⁻²⁴ ≈ 6e-5 of Σ|w·a| at 1000
-    // blocks. Rounding errors of random sign grow like √blocks, so 1e-5 still has a wide margin in practice.
+    // blocks. Rounding errors of random sign grow like √blocks, so 1e-5 still has a wide margin in practice. The
+    // K-quants add one rounding of d·da per super-block and (Q4_K/Q5_K) a separately accumulated min term, of the same
+    // size as the main term on these data, so the same bound holds with their (at most 125) super-blocks.
     private const double FastTolerance = 1e-5;
 
     /// <summary>Block counts (of 32 elements): 0..10 (0..320 elements), then 4096, 14336 and 32000 elements.</summary>
@@ -65,7 +67,7 @@ public class QuantDotTests
     public static TheoryData<int, Data> KCases()
     {
         var data = new TheoryData<int, Data>();
-        foreach (int blocks in new[] { 0, 1, 2, 3, 16, 56, 125 })
+        foreach (int blocks in new[] { 0, 1, 2, 3, 7, 16, 56, 125 })
         {
             foreach (var kind in Enum.GetValues<Data>())
             {
@@ -77,22 +79,32 @@ public class QuantDotTests
 
     [Theory]
     [MemberData(nameof(KCases))]
-    public void Q4_KQ8_K_ReferenceEqualsDequantizedDot(int blocks, Data kind)
+    public void Q4_KQ8_K_FastEqualsReference_ReferenceEqualsDequantizedDot(int blocks, Data kind)
     {
         var rng = new TestRandom((ulong)(3000 * blocks + (int)kind));
         int n = 256 * blocks;
-        CheckReference(GgmlType.Q4_K, Weights(GgmlType.Q4_K, n, kind, rng), GgmlType.Q8_K,
-            Activation(GgmlType.Q8_K, n, kind, rng), n, Ref.DotQ4_KQ8_K);
+        Check(GgmlType.Q4_K, Weights(GgmlType.Q4_K, n, kind, rng), GgmlType.Q8_K,
+            Activation(GgmlType.Q8_K, n, kind, rng), n, Ref.DotQ4_KQ8_K, Fast.DotQ4_KQ8_K);
     }
 
     [Theory]
     [MemberData(nameof(KCases))]
-    public void Q6_KQ8_K_ReferenceEqualsDequantizedDot(int blocks, Data kind)
+    public void Q5_KQ8_K_FastEqualsReference_ReferenceEqualsDequantizedDot(int blocks, Data kind)
+    {
+        var rng = new TestRandom((ulong)(5000 * blocks + (int)kind));
+        int n = 256 * blocks;
+        Check(GgmlType.Q5_K, Weights(GgmlType.Q5_K, n, kind, rng), GgmlType.Q8_K,
+            Activation(GgmlType.Q8_K, n, kind, rng), n, Ref.DotQ5_KQ8_K, Fast.DotQ5_KQ8_K);
+    }
+
+    [Theory]
+    [MemberData(nameof(KCases))]
+    public void Q6_KQ8_K_FastEqualsReference_ReferenceEqualsDequantizedDot(int blocks, Data kind)
     {
         var rng = new TestRandom((ulong)(4000 * blocks + (int)kind));
         int n = 256 * blocks;
-        CheckReference(GgmlType.Q6_K, Weights(GgmlType.Q6_K, n, kind, rng), GgmlType.Q8_K,
-            Activation(GgmlType.Q8_K, n, kind, rng), n, Ref.DotQ6_KQ8_K);
+        Check(GgmlType.Q6_K, Weights(GgmlType.Q6_K, n, kind, rng), GgmlType.Q8_K,
+            Activation(GgmlType.Q8_K, n, kind, rng), n, Ref.DotQ6_KQ8_K, Fast.DotQ6_KQ8_K);
     }
 
     [Fact]
@@ -114,7 +126,8 @@ public class QuantDotTests
 
     public delegate float DotFunc(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int elementCount);
 
-    public static TheoryData<string> DotNames => new(["Ref.Q8_0", "Ref.Q4_0", "Ref.Q4_K", "Ref.Q6_K", "Fast.Q8_0", "Fast.Q4_0"]);
+    public static TheoryData<string> DotNames => new(["Ref.Q8_0", "Ref.Q4_0", "Ref.Q4_K", "Ref.Q5_K", "Ref.Q6_K",
+        "Fast.Q8_0", "Fast.Q4_0", "Fast.Q4_K", "Fast.Q5_K", "Fast.Q6_K"]);
 
     [Theory]
     [MemberData(nameof(DotNames))]
@@ -135,9 +148,13 @@ public class QuantDotTests
         "Ref.Q8_0" => (Ref.DotQ8_0Q8_0, GgmlType.Q8_0, GgmlType.Q8_0),
         "Ref.Q4_0" => (Ref.DotQ4_0Q8_0, GgmlType.Q4_0, GgmlType.Q8_0),
         "Ref.Q4_K" => (Ref.DotQ4_KQ8_K, GgmlType.Q4_K, GgmlType.Q8_K),
+        "Ref.Q5_K" => (Ref.DotQ5_KQ8_K, GgmlType.Q5_K, GgmlType.Q8_K),
         "Ref.Q6_K" => (Ref.DotQ6_KQ8_K, GgmlType.Q6_K, GgmlType.Q8_K),
         "Fast.Q8_0" => (Fast.DotQ8_0Q8_0, GgmlType.Q8_0, GgmlType.Q8_0),
         "Fast.Q4_0" => (Fast.DotQ4_0Q8_0, GgmlType.Q4_0, GgmlType.Q8_0),
+        "Fast.Q4_K" => (Fast.DotQ4_KQ8_K, GgmlType.Q4_K, GgmlType.Q8_K),
+        "Fast.Q5_K" => (Fast.DotQ5_KQ8_K, GgmlType.Q5_K, GgmlType.Q8_K),
+        "Fast.Q6_K" => (Fast.DotQ6_KQ8_K, GgmlType.Q6_K, GgmlType.Q8_K),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -209,7 +226,7 @@ public class QuantDotTests
     private static int[] ScaleOffsets(GgmlType type) => type switch
     {
         GgmlType.Q8_0 or GgmlType.Q4_0 => [0],
-        GgmlType.Q4_K => [0, 2],
+        GgmlType.Q4_K or GgmlType.Q5_K => [0, 2],
         GgmlType.Q6_K => [208],
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
