@@ -10,6 +10,7 @@ var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server 
     SynthCommand.Create(),
     InspectCommand.Create(),
     TokenizeCommand.Create(),
+    RunCommand.Create(),
     LogitsCommand.Create(),
     BenchCommand.Create(),
 };

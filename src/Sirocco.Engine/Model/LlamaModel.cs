@@ -97,8 +97,8 @@ public sealed class LlamaModel : IDisposable
         _gate = new NativeBuffer<float>((long)t * h);
         _up = new NativeBuffer<float>((long)t * h);
         int widest = Math.Max(Math.Max(d, h), qDim);
-        long actRow = new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q8_K }
-            .Max(type => GgmlTypes.Get(type).RowBytes(widest));
+        long actRow = new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K }
+            .Max(type => (long)MatMul.ActivationRowBytes(type, widest)); // one weight type per activation format
         _actA = new NativeBuffer<byte>(t * actRow);
         _actB = new NativeBuffer<byte>(t * actRow);
         _cos = new NativeBuffer<float>((long)t * _ropeDim / 2);

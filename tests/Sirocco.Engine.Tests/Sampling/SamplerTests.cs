@@ -253,20 +253,26 @@ public class SamplerTests
             history.Accept(sampler.Sample(logits, history));
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // Three measured rounds; the quietest must allocate nothing. (The runtime itself may allocate on this thread
+        // while it swaps in re-jitted code under load — that happens once, not per token.)
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3 && allocated != 0; round++)
         {
-            source.CopyTo(logits, 0);
-            history.Accept(sampler.Sample(logits, history));
-            if (i % 50 == 49)
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
             {
-                // A fresh sequence now and then: penalties would otherwise flatten the 30 peaks into the bulk and
-                // make the top-p case slow (a large nucleus), which is beside the point here.
-                history.Clear();
-                history.AddPrompt(prompt);
+                source.CopyTo(logits, 0);
+                history.Accept(sampler.Sample(logits, history));
+                if (i % 50 == 49)
+                {
+                    // A fresh sequence now and then: penalties would otherwise flatten the 30 peaks into the bulk and
+                    // make the top-p case slow (a large nucleus), which is beside the point here.
+                    history.Clear();
+                    history.AddPrompt(prompt);
+                }
             }
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, allocated);
     }
 
