@@ -141,7 +141,7 @@ public static class WeightLoader
             WeightMatrix output = checkpoint.Contains("lm_head.weight") ? Matrix(tensors[^1]) : Mapped(tensors[0]);
             string source = options.QuantizeTo is { } q ? $"Hugging Face safetensors, quantized at load to {q}" : "Hugging Face safetensors";
             return Assemble(config, path, tensors, Matrix, Vector, output, RopeStyle.HalfRotated,
-                () => $"{source} ({string.Join(", ", types)})", [.. owners]);
+                () => $"{source} ({string.Join(", ", types)})", owners);
         }
         catch
         {
@@ -155,8 +155,9 @@ public static class WeightLoader
 
     private static ModelWeights Assemble(ModelConfig config, string path, IReadOnlyList<LlamaTensor> tensors,
         Func<LlamaTensor, WeightMatrix> matrix, Func<LlamaTensor, float[]> vector, WeightMatrix output, RopeStyle rope,
-        Func<string> describe, IDisposable[] owners)
+        Func<string> describe, List<IDisposable> owners)
     {
+        // owners is read only at the end: converting the layer matrices below adds their buffers to it.
         WeightMatrix embedding = matrix(tensors[0]);
         if (!Dequantize.IsSupported(embedding.Type))
         {
@@ -180,7 +181,7 @@ public static class WeightLoader
             };
         }
         float[] outputNorm = vector(tensors.First(t => t.Role == LlamaTensorRole.OutputNorm));
-        return new ModelWeights(config, path, describe(), rope, embedding, layers, outputNorm, output, owners);
+        return new ModelWeights(config, path, describe(), rope, embedding, layers, outputNorm, output, [.. owners]);
     }
 
     private static WeightMatrix Convert(WeightMatrix source, GgmlType target, List<IDisposable> owners)

@@ -79,6 +79,27 @@ public class ForwardExactnessTests
         }
     }
 
+    /// <summary>Quantizing a float checkpoint at load stays within the bound of the GGUF file type of that weight type
+    /// (the embedding stays in float, so it is a little closer). A full collection between load and use proves the
+    /// converted buffers are owned by the weights (an early bug freed them: NaN logits).</summary>
+    [Theory]
+    [InlineData(Kernels.Quant.GgmlType.Q8_0, 0.03)]
+    [InlineData(Kernels.Quant.GgmlType.Q4_K, 0.25)]
+    public void QuantizeAtLoad_StaysWithinTheTypesBound(Kernels.Quant.GgmlType type, double bound)
+    {
+        using var hf = new LlamaModel(WeightLoader.Load(TinyModels.HuggingFace(SafeTensorDtype.F32), new WeightLoadOptions(type)), 2, 64);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.Contains($"quantized at load to {type}", hf.Weights.Description);
+        using KvCachePool pool = hf.CreateCache(new KvCacheOptions(16L << 20, 8, KvCacheType.F32));
+        double[][] f32 = ReferenceForward.Load(TinyModels.Gguf(ModelFileType.F32)).Logits(Prompt);
+        float[][] actual = LlamaModelTests.AllLogits(hf, pool, Prompt);
+        for (int i = 0; i < Prompt.Length; i++)
+        {
+            AssertRelative(f32[i], actual[i], bound, $"{type} position {i}");
+        }
+    }
+
     private static int ArgMax(double[] x) => Enumerable.Range(0, x.Length).MaxBy(i => x[i]);
 
     private static int ArgMax(float[] x) => Enumerable.Range(0, x.Length).MaxBy(i => x[i]);
