@@ -118,6 +118,9 @@ public sealed class LlamaModel : IDisposable
 
     public int ThreadCount => _pool.ThreadCount;
 
+    /// <summary>Bytes allocated so far by the worker threads (see <see cref="WorkerPool.WorkerAllocatedBytes"/>).</summary>
+    public long WorkerAllocatedBytes => _pool.WorkerAllocatedBytes;
+
     /// <summary>A KV cache pool for this model's shape.</summary>
     public KvCachePool CreateCache(KvCacheOptions options) => new(Config, options);
 

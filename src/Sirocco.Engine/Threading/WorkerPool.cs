@@ -30,6 +30,7 @@ public sealed class WorkerPool : IDisposable
     private const int SpinRounds = 4_000;
 
     private readonly Thread[] _threads;
+    private readonly long[] _allocated; // per worker thread: bytes it has allocated, as of its last step
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly Lock _runLock = new();
     private ParallelJob? _job;
@@ -52,6 +53,7 @@ public sealed class WorkerPool : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(threadCount, 1024);
         ThreadCount = threadCount;
         _threads = new Thread[threadCount - 1];
+        _allocated = new long[threadCount];
         for (int i = 0; i < _threads.Length; i++)
         {
             int worker = i + 1;
@@ -66,6 +68,21 @@ public sealed class WorkerPool : IDisposable
 
     /// <summary>Threads that execute units, the caller included.</summary>
     public int ThreadCount { get; }
+
+    /// <summary>Bytes the pool's own threads have allocated on the managed heap (as of each one's latest step): with
+    /// the caller's <see cref="GC.GetAllocatedBytesForCurrentThread"/>, what shows that a step allocates nothing.</summary>
+    public long WorkerAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 1; i < _allocated.Length; i++)
+            {
+                sum += Volatile.Read(ref _allocated[i]);
+            }
+            return sum;
+        }
+    }
 
     /// <summary>Runs <paramref name="job"/> for units 0 … <paramref name="unitCount"/> − 1 on all threads and returns
     /// when every unit has finished.</summary>
@@ -161,6 +178,7 @@ public sealed class WorkerPool : IDisposable
                 if (job is not null && Volatile.Read(ref _run) == run)
                 {
                     Work(job, unitCount, run, worker);
+                    Volatile.Write(ref _allocated[worker], GC.GetAllocatedBytesForCurrentThread());
                 }
                 continue;
             }
