@@ -6,6 +6,7 @@
 // f16. Attention walks a sequence's block table in order.
 
 using Sirocco.Kernels.Memory;
+using Sirocco.Kernels.Simd;
 
 namespace Sirocco.Engine.Model;
 
@@ -228,6 +229,25 @@ public sealed class KvSequence : IDisposable
             _blocks.RemoveRange(before, _blocks.Count - before);
             Pool.Return(taken);
             throw;
+        }
+    }
+
+    /// <summary>Stores the key and value of <paramref name="position"/> in <paramref name="layer"/> (rounded to f16 for
+    /// an f16 pool). The position must lie within <see cref="Capacity"/>.</summary>
+    internal void Write(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        KvBlock block = _blocks[position / Pool.BlockSize];
+        long keyAt = Pool.Offset(layer, value: false, position % Pool.BlockSize);
+        long valueAt = Pool.Offset(layer, value: true, position % Pool.BlockSize);
+        if (block.Half is { } half)
+        {
+            Ops.ToHalf(key, half.Slice(keyAt, key.Length));
+            Ops.ToHalf(value, half.Slice(valueAt, value.Length));
+        }
+        else
+        {
+            key.CopyTo(block.Single!.Slice(keyAt, key.Length));
+            value.CopyTo(block.Single!.Slice(valueAt, value.Length));
         }
     }
 

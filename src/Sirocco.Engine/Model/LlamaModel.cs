@@ -273,7 +273,7 @@ public sealed class LlamaModel : IDisposable
             Rope.Apply(_q.Slice((long)t * qDim, qDim), Config.HeadCount, hd, _ropeDim, cos, sin, Weights.RopeStyle);
             Span<float> k = _k.Slice((long)t * kvDim, kvDim);
             Rope.Apply(k, Config.KvHeadCount, hd, _ropeDim, cos, sin, Weights.RopeStyle);
-            Store(_tokenSequence[t], layer, _tokenPosition[t], k, _v.Slice((long)t * kvDim, kvDim));
+            _tokenSequence[t].Write(layer, _tokenPosition[t], k, _v.Slice((long)t * kvDim, kvDim));
         }
         _attention.Query = _q;
         _attention.Output = _att;
@@ -368,24 +368,6 @@ public sealed class LlamaModel : IDisposable
     {
         _quantize.Set(source, width, weightType, destination);
         _pool.Run(_quantize, tokens);
-    }
-
-    private static void Store(KvSequence sequence, int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
-    {
-        KvCachePool pool = sequence.Pool;
-        KvBlock block = sequence.Blocks[position / pool.BlockSize];
-        long keyAt = pool.Offset(layer, value: false, position % pool.BlockSize);
-        long valueAt = pool.Offset(layer, value: true, position % pool.BlockSize);
-        if (block.Half is { } half)
-        {
-            Ops.ToHalf(key, half.Slice(keyAt, key.Length));
-            Ops.ToHalf(value, half.Slice(valueAt, value.Length));
-        }
-        else
-        {
-            key.CopyTo(block.Single!.Slice(keyAt, key.Length));
-            value.CopyTo(block.Single!.Slice(valueAt, value.Length));
-        }
     }
 
     private void Adapt(ReadOnlySpan<SequenceInput> inputs, int tokens, int layer, LlamaTensorRole role,
