@@ -36,6 +36,11 @@ public static unsafe partial class MatMul
     private static void MultiplyPlanarQ8(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
     {
         bool isQ4 = w.Type == GgmlType.Q4_0;
+        if (isQ4 && tokenCount > 1 && Avx512BW.IsSupported && Fma.IsSupported)
+        {
+            MultiplyQ4_0Avx512(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+            return;
+        }
         if (Avx2.IsSupported && Fma.IsSupported)
         {
             if (AvxVnni.IsSupported)
