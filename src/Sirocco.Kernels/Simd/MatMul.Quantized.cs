@@ -36,10 +36,19 @@ public static unsafe partial class MatMul
     private static void MultiplyPlanarQ8(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
     {
         bool isQ4 = w.Type == GgmlType.Q4_0;
-        if (isQ4 && tokenCount > 1 && Avx512BW.IsSupported && Fma.IsSupported)
+        // AVX-512: 16-row tiles (MatMul.Avx512.cs) for prefill; matrices of fewer than 16 rows take the AVX2 tiles.
+        if (tokenCount > 1 && w.Rows >= Avx512TileRows && Avx512BW.IsSupported && Fma.IsSupported)
         {
-            MultiplyQ4_0Avx512(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
-            return;
+            if (isQ4)
+            {
+                MultiplyPacked16<Q4_0Packed>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+                return;
+            }
+            if (AvxVnni.IsSupported)
+            {
+                MultiplyPacked16<Q8_0PackedVnni>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+                return;
+            }
         }
         if (Avx2.IsSupported && Fma.IsSupported)
         {
