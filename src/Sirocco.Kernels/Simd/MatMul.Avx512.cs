@@ -140,14 +140,13 @@ public static unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> LoadScales16(byte* block, long rowBytes)
     {
-        // .NET 10 exposes neither a 512-bit gather nor the f16 conversion instruction, so the 16 halves go through
-        // the stack and the conversion is done with integer operations.
-        uint* halves = stackalloc uint[Avx512TileRows];
-        for (int r = 0; r < Avx512TileRows; r++)
-        {
-            halves[r] = Unsafe.ReadUnaligned<ushort>(block + r * rowBytes);
-        }
-        Vector512<uint> h = Vector512.Load(halves);
+        // .NET 10 exposes neither the 512-bit gather nor the f16 conversion instruction: two 256-bit gathers of the
+        // dword at each block start (scale and two code bytes; rows 16·rowBytes < 2³¹ apart), converted with integer
+        // operations.
+        Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
+        Vector256<int> lo = Avx2.GatherVector256((int*)block, offsets, 1);
+        Vector256<int> hi = Avx2.GatherVector256((int*)(block + 8 * rowBytes), offsets, 1);
+        Vector512<uint> h = Vector512.Create(lo, hi).AsUInt32() & Vector512.Create(0xFFFFu);
         Vector512<uint> shifted = Vector512.ShiftLeft(h & Vector512.Create(0x7FFFu), 13);
         // Normal and subnormal halves: the exponent rebias is a multiplication by 2^112 (exact).
         Vector512<uint> finite = (shifted.AsSingle() * Vector512.Create(5.192296858534828E+33f)).AsUInt32();
@@ -172,8 +171,16 @@ public static unsafe partial class MatMul
     {
         float* scales = (float*)(act + Q8Block * blockCount);
         Vector512<float> acc = Vector512<float>.Zero;
-        for (int b = 0; b < blockCount; b++, w += Q4_0Packed.BlockBytes)
+        // 16 interleaved row streams are more than the hardware prefetcher follows well; the next tile is one
+        // contiguous region of 16·rowBytes, so while block b is read, bytes 288b … 288(b + 1) of it are prefetched
+        // (288 = 16 rows × 18 bytes: the whole next tile arrives during this one). Prefetches never fault.
+        byte* next = w + Avx512TileRows * rowBytes;
+        for (int b = 0; b < blockCount; b++, w += Q4_0Packed.BlockBytes, next += Avx512TileRows * Q4_0Packed.BlockBytes)
         {
+            for (int line = 0; line < 5; line++)
+            {
+                Sse.Prefetch1(next + 64 * line);
+            }
             Q4_0Packed.Unpack(w, rowBytes, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
             Vector512<float> products = Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, act + Q8Block * b);
             acc = Accumulate16<Q4_0Packed>(products, LoadScales16(w, rowBytes), scales + b, blockCount, acc);
