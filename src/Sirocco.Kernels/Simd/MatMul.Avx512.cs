@@ -1,9 +1,10 @@
-// AVX-512 (F + BW) kernels for Q4_0 weights against the planar Q8 activations, called from MultiplyPlanarQ8
-// (MatMul.Quantized.cs) when Avx512BW is supported. Tiles of 16 weight rows: each 32-element block of the 16 rows is
-// transposed on the fly so that lane r of a 512-bit register holds 4 codes of row r; one activation dword broadcast to
-// all lanes then multiplies 16 rows at once, and the per-block float work (convert, scale, accumulate) is shared by the
-// 16 rows instead of being paid per row. Prefill packs a whole row tile once into a per-thread buffer and reuses it for
-// every token; decode packs and multiplies in the same pass.
+// AVX-512 (F + BW) kernels for Q4_0 and Q8_0 weights against the planar Q8 activations, called from
+// MultiplyPlanarQ8 (MatMul.Quantized.cs) when Avx512BW is supported. Tiles of 16 weight rows: each 32-element block of
+// the 16 rows is transposed on the fly so that lane r of a 512-bit register holds 4 codes of row r; one activation
+// dword broadcast to all lanes then multiplies 16 rows at once, and the per-block float work (convert, scale,
+// accumulate) is shared by the 16 rows instead of being paid per row. Prefill packs a whole row tile once into a
+// per-thread buffer and reuses it for every token; Q4_0 decode packs and multiplies in the same pass. Design and
+// measurements: docs/QUANTIZATION.md (matrix products), docs/PERFORMANCE.md; tests: tests/…/Simd/MatMulTests.cs.
 
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -13,13 +14,13 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Sirocco.Kernels.Simd;
 
-// Packed Q4_0 row tile (16 rows r0 … r15, nb blocks), 576 bytes per block b at 576b:
-//   8 × 64 bytes  codes: vector i (i = 0 … 7) holds in dword lane r the unsigned codes (0 … 15) of elements
-//                 4i … 4i + 3 of row r's block b (byte k of the dword: element 4i + k)
+// Packed row tile (16 rows r0 … r15, nb blocks), 576 bytes per block b at 576b, for Q4_0 and Q8_0 alike:
+//   8 × 64 bytes  codes: vector i (i = 0 … 7) holds in dword lane r the unsigned codes of elements 4i … 4i + 3 of
+//                 row r's block b (byte k of the dword: element 4i + k); Q4_0: the nibble (0 … 15), Q8_0: code + 128
 //   64 bytes      scales: f32 lane r = the f16 scale of row r's block b
-// Per block, token and row: Σ_j q_j·a_j (q unsigned) comes from 8 vpmaddubsw (int16 pairs ≤ 2·15·128 = 3840, so the
-// sum of the 8 results, ≤ 30720, fits int16 exactly) and one vpmaddwd against ones (→ int32, exact); then, as in the
-// AVX2 tiles, acc += dw·(da·Σ q·qa − 8·da·Σqa), the second term being −8 × the activation's scaledSum.
+// Per block, token and row the exact integer Σ_j q_j·a_j (q unsigned) is computed for 16 rows at once (Q4_0Packed,
+// Q8_0PackedVnni); then, as in the AVX2 tiles, acc += dw·(da·Σ q·qa − offset·da·Σqa), the second term being
+// −offset × the activation's scaledSum. Lanes never mix, so each row's result is independent of its tile.
 public static unsafe partial class MatMul
 {
     /// <summary>Weight rows per AVX-512 tile: one per 32-bit lane of a 512-bit register.</summary>

@@ -1,6 +1,7 @@
 // Q8_0 and Q4_0 weights (32-element blocks, f16 scale) times activations quantized with Q8_0's rule into a private
 // planar row. Register-tiled AVX2 kernels: 4 weight rows × 1 token for decode, 2 rows × 4 tokens for prefill, each
-// weight block unpacked once per tile; a portable Vector128 and a scalar path for other machines.
+// weight block unpacked once per tile; a portable Vector128 and a scalar path for other machines. With AVX-512BW,
+// Q4_0 and Q8_0 prefill (and Q4_0 decode) run the 16-row tiles of MatMul.Avx512.cs instead.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;

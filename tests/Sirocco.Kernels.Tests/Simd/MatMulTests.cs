@@ -1,7 +1,8 @@
 // MatMul with quantized weights: every supported type against a double-precision product of the dequantized weights,
 // over row ranges that do not start at 0, token counts that exercise every tile shape and its tails, and output strides
 // wider than the matrix; plus the argument checks and the bit-exactness of the fast activation quantizers.
-// CI reruns this file with AVX2 and then all hardware intrinsics switched off, so each dispatch path is covered.
+// CI reruns this file with AVX-512, AVX2 and then all hardware intrinsics switched off, so each dispatch path is covered
+// (in .NET 10 only DOTNET_EnableAVX512=0 switches AVX-512 off; DOTNET_EnableAVX512F=0 is ignored).
 
 using System.Runtime.InteropServices;
 using Sirocco.Kernels.Memory;
