@@ -18,7 +18,8 @@ namespace Sirocco.Kernels.Simd;
 /// significant bits) is exact in float; the only differences from the reference are the float rounding of each
 /// lane's multiply-add and of the final horizontal sum, at most about (blocks + 3)·2⁻²⁴ of Σ|w·a|.
 /// There is no Vector256 path: on x86 Vector256 is accelerated only where AVX2 is, which has its own path, and Arm64
-/// does not accelerate it. No Vector512 path yet (AVX-512 VNNI would be the candidate). The K-quant dots
+/// does not accelerate it. No Vector512 path for single dots: the AVX-512 work is in MatMul's 16-row tiles
+/// (MatMul.Avx512.cs), where the float work can be shared across rows. The K-quant dots
 /// (QuantDot.KQuants.cs) follow the same dispatch.
 /// </remarks>
 public static unsafe partial class QuantDot

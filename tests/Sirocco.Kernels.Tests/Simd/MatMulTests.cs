@@ -1,7 +1,8 @@
 // MatMul with quantized weights: every supported type against a double-precision product of the dequantized weights,
 // over row ranges that do not start at 0, token counts that exercise every tile shape and its tails, and output strides
 // wider than the matrix; plus the argument checks and the bit-exactness of the fast activation quantizers.
-// CI reruns this file with AVX2 and then all hardware intrinsics switched off, so each dispatch path is covered.
+// CI reruns this file with AVX-512, AVX2 and then all hardware intrinsics switched off, so each dispatch path is covered
+// (in .NET 10 only DOTNET_EnableAVX512=0 switches AVX-512 off; DOTNET_EnableAVX512F=0 is ignored).
 
 using System.Runtime.InteropServices;
 using Sirocco.Kernels.Memory;
@@ -36,11 +37,21 @@ public class MatMulTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Multiply_MatchesDoubleProductOfDequantizedRows(GgmlType type, int tokens)
-    {
+    public void Multiply_MatchesDoubleProductOfDequantizedRows(GgmlType type, int tokens) =>
         // 15 rows: the range [3, 14) leaves 11 rows = two 4-row tiles + 3 single rows, or five 2-row tiles + 1.
-        const int rows = 15, rowStart = 3, rowEnd = 14, columns = 768;
-        var rng = new TestRandom((ulong)(100 * (int)type + tokens));
+        CheckAgainstDoubleProduct(type, tokens, rows: 15, rowStart: 3, rowEnd: 14, columns: 768);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Multiply_WideTilesMatchDoubleProduct(GgmlType type, int tokens) =>
+        // 36 rows in range = two 16-row tiles (AVX-512) + 4 rows for the narrower tiles; Q8_0/Q4_0 rows of 37 blocks
+        // (an odd count), K-quant rows of 5 super-blocks.
+        CheckAgainstDoubleProduct(type, tokens, rows: 40, rowStart: 3, rowEnd: 39,
+            columns: type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 37 * 32 : 5 * 256);
+
+    private static void CheckAgainstDoubleProduct(GgmlType type, int tokens, int rows, int rowStart, int rowEnd, int columns)
+    {
+        var rng = new TestRandom((ulong)(100 * (int)type + tokens + rows));
         using var m = new QuantizedMatrix(type, rows, columns, rng);
         float[][] x = Enumerable.Range(0, tokens).Select(_ => rng.Gaussian(columns, 2)).ToArray();
         int actBytes = MatMul.ActivationRowBytes(type, columns);
@@ -106,6 +117,15 @@ public class MatMulTests
         var view = m.View;
         Parallel.For(0, 8, i => MatMul.Multiply(view, 8 * i, 8 * i + 8, act, tokens, split, rows));
         Assert.Equal(whole, split);
+        // 16-row ranges (one AVX-512 tile each) on threads, for 6 tokens and for 1.
+        Array.Fill(split, float.NaN);
+        Parallel.For(0, 4, i => MatMul.Multiply(view, 16 * i, 16 * i + 16, act, tokens, split, rows));
+        Assert.Equal(whole, split);
+        float[] single = new float[rows];
+        MatMul.Multiply(view, 0, rows, act, 1, single, rows);
+        Array.Fill(split, float.NaN, 0, rows);
+        Parallel.For(0, 4, i => MatMul.Multiply(view, 16 * i, 16 * i + 16, act, 1, split, rows));
+        Assert.Equal(single, split.AsSpan(0, rows).ToArray());
     }
 
     public static TheoryData<GgmlType> Types() => new(QuantizedTypes);
