@@ -31,7 +31,11 @@ public class ForwardExactnessTests
     [Fact]
     public void F16AndBF16Models_MatchTheReferenceOfTheSameFile()
     {
-        foreach (string path in new[] { TinyModels.Gguf(ModelFileType.F16), TinyModels.HuggingFace(SafeTensorDtype.BF16) })
+        foreach (string path in new[]
+        {
+            TinyModels.Gguf(ModelFileType.F16), TinyModels.Gguf(ModelFileType.BF16),
+            TinyModels.HuggingFace(SafeTensorDtype.F16), TinyModels.HuggingFace(SafeTensorDtype.BF16),
+        })
         {
             double[][] expected = ReferenceForward.Load(path).Logits(Prompt);
             var (model, pool) = TinyModels.Load(path);

@@ -143,6 +143,50 @@ public class LlamaModelTests
         }
     }
 
+    /// <summary>The per-sequence adapter seam (LoRA lands on it): an adapter's delta reaches only its own sequence's
+    /// rows, only for the projections it targets, and an adapter that targets nothing changes nothing.</summary>
+    [Fact]
+    public void Adapter_ChangesOnlyItsOwnSequence()
+    {
+        var (model, pool) = TinyModels.Load(TinyModels.Gguf(ModelFileType.F32));
+        using (model)
+        using (pool)
+        {
+            float[] plain = AllLogits(model, pool, Prompt)[^1];
+            var nothing = new ShiftAdapter(target: null);
+            var down = new ShiftAdapter(LlamaTensorRole.Down);
+            using KvSequence a = pool.CreateSequence(), b = pool.CreateSequence(), c = pool.CreateSequence();
+            model.Forward([new SequenceInput(a, Prompt, Adapter: nothing), new SequenceInput(b, Prompt, Adapter: down), new SequenceInput(c, Prompt)]);
+            AssertClose(plain, model.Logits(0), 1e-6, "adapter targeting nothing");
+            AssertClose(plain, model.Logits(2), 1e-6, "sequence without adapter, batched with one that has");
+            Assert.Equal(0, nothing.Calls);
+            Assert.Equal(model.Config.LayerCount * Prompt.Length, down.Calls);
+            double difference = 0;
+            for (int i = 0; i < plain.Length; i++)
+            {
+                difference = Math.Max(difference, Math.Abs(plain[i] - model.Logits(1)[i]));
+            }
+            Assert.True(difference > 1e-3, "the down-projection adapter must change its sequence's logits");
+        }
+    }
+
+    /// <summary>Adds a fixed small vector to one projection's output (a stand-in for B·A·x).</summary>
+    private sealed class ShiftAdapter(LlamaTensorRole? target) : IProjectionAdapter
+    {
+        public int Calls { get; private set; }
+
+        public bool Targets(int layer, LlamaTensorRole role) => role == target;
+
+        public void AddDelta(int layer, LlamaTensorRole role, ReadOnlySpan<float> input, Span<float> output)
+        {
+            Calls++;
+            for (int i = 0; i < output.Length; i++)
+            {
+                output[i] += 0.05f * MathF.Sin(i + layer);
+            }
+        }
+    }
+
     /// <summary>Logits of every position of <paramref name="tokens"/> run as one fresh sequence.</summary>
     internal static float[][] AllLogits(LlamaModel model, KvCachePool pool, int[] tokens)
     {
