@@ -82,7 +82,7 @@ public sealed class LlamaModel : IDisposable
         MaxBatchTokens = maxBatchTokens;
         _ownsPool = pool is null;
         _pool = pool ?? new WorkerPool(threads);
-        _attention = new AttentionJob(Config, _pool.ThreadCount);
+        _attention = new AttentionJob(Config, _pool.ThreadCount, maxBatchTokens);
         _ropeDim = Config.RopeDim == 0 ? Config.HeadDim : Config.RopeDim;
 
         int t = maxBatchTokens, d = Config.ModelDim, h = Config.HiddenDim;
@@ -280,7 +280,7 @@ public sealed class LlamaModel : IDisposable
         _attention.Layer = layer;
         _attention.TokenSequence = _tokenSequence;
         _attention.TokenPosition = _tokenPosition;
-        _pool.Run(_attention, tokens * Config.HeadCount);
+        _pool.Run(_attention, _attention.Plan(tokens));
         MultiplyMany(tokens, _att, qDim, (w.AttentionOutput, _tmp));
         if (adapters)
         {

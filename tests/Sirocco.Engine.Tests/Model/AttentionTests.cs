@@ -42,28 +42,33 @@ public class AttentionTests
         }
         sequence.SetLength(length);
 
-        // Two query tokens: the last position, and one in the middle (causal: sees only its prefix).
-        int[] positions = [length - 1, length / 2];
-        using var query = new NativeBuffer<float>(2L * heads * hd);
-        using var output = new NativeBuffer<float>(2L * heads * hd);
+        // Query tokens: a run of consecutive positions ending at the last (a prefill chunk: more than one query block
+        // of 16 when long enough), then one in the middle on its own (causal: sees only its prefix).
+        int run = Math.Min(length, 20);
+        int[] positions = [.. Enumerable.Range(length - run, run), length / 2];
+        int n = positions.Length;
+        using var query = new NativeBuffer<float>((long)n * heads * hd);
+        using var output = new NativeBuffer<float>((long)n * heads * hd);
         foreach (ref float q in query.Span)
         {
             q = (float)(random.NextDouble() * 2 - 1);
         }
-        var job = new AttentionJob(config, threads: 1)
+        var job = new AttentionJob(config, threads: 1, maxBatchTokens: n)
         {
             Query = query,
             Output = output,
             Layer = Layer,
-            TokenSequence = [sequence, sequence],
+            TokenSequence = [.. Enumerable.Repeat(sequence, n)],
             TokenPosition = positions,
         };
-        for (int unit = 0; unit < 2 * heads; unit++)
+        int units = job.Plan(n);
+        Assert.Equal(((run + AttentionJob.QueryBlock - 1) / AttentionJob.QueryBlock + 1) * kvHeads, units);
+        for (int unit = 0; unit < units; unit++)
         {
             job.Execute(unit, 0);
         }
 
-        for (int t = 0; t < 2; t++)
+        for (int t = 0; t < n; t++)
         {
             for (int h = 0; h < heads; h++)
             {
