@@ -147,13 +147,7 @@ public static unsafe partial class MatMul
         Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
         Vector256<int> lo = Avx2.GatherVector256((int*)block, offsets, 1);
         Vector256<int> hi = Avx2.GatherVector256((int*)(block + 8 * rowBytes), offsets, 1);
-        Vector512<uint> h = Vector512.Create(lo, hi).AsUInt32() & Vector512.Create(0xFFFFu);
-        Vector512<uint> shifted = Vector512.ShiftLeft(h & Vector512.Create(0x7FFFu), 13);
-        // Normal and subnormal halves: the exponent rebias is a multiplication by 2^112 (exact).
-        Vector512<uint> finite = (shifted.AsSingle() * Vector512.Create(5.192296858534828E+33f)).AsUInt32();
-        Vector512<uint> special = Vector512.GreaterThanOrEqual(shifted, Vector512.Create(0x7C00u << 13));
-        Vector512<uint> magnitude = Vector512.ConditionalSelect(special, shifted | Vector512.Create(0x7F800000u), finite);
-        return (magnitude | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+        return HalfToSingle16(Vector512.Create(lo, hi).AsUInt32());
     }
 
     /// <summary>The 4 activation codes at <paramref name="p"/> (one dword) in every dword lane.</summary>
@@ -323,14 +317,21 @@ public static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Dot(
             Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, byte* codes) =>
+            Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Sum16(c0, c1, c2, c3, c4, c5, c6, c7, codes), Vector512.Create((short)1)));
+
+        /// <summary>The int16 pair sums of <see cref="Dot"/> before they are added into int32: lane r's two int16 add
+        /// up to Σ code·a over row r's 32 elements. Exact for codes 0 … 15 (shared with the Q4_K tiles).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<short> Sum16(
+            Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
             Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, byte* codes)
         {
             Vector512<short> s01 = Avx512BW.MultiplyAddAdjacent(c0, Broadcast4(codes)) + Avx512BW.MultiplyAddAdjacent(c1, Broadcast4(codes + 4));
             Vector512<short> s23 = Avx512BW.MultiplyAddAdjacent(c2, Broadcast4(codes + 8)) + Avx512BW.MultiplyAddAdjacent(c3, Broadcast4(codes + 12));
             Vector512<short> s45 = Avx512BW.MultiplyAddAdjacent(c4, Broadcast4(codes + 16)) + Avx512BW.MultiplyAddAdjacent(c5, Broadcast4(codes + 20));
             Vector512<short> s67 = Avx512BW.MultiplyAddAdjacent(c6, Broadcast4(codes + 24)) + Avx512BW.MultiplyAddAdjacent(c7, Broadcast4(codes + 28));
-            Vector512<int> sum = Avx512BW.MultiplyAddAdjacent((s01 + s23) + (s45 + s67), Vector512.Create((short)1));
-            return Avx512F.ConvertToVector512Single(sum);
+            return (s01 + s23) + (s45 + s67);
         }
     }
 

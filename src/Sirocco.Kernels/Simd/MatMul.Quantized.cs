@@ -88,6 +88,37 @@ public static unsafe partial class MatMul
         }
     }
 
+    /// <summary>K-quant rows against Q8_K activations: each weight row (a few KiB) is reused from L1 for every token.</summary>
+    private static void MultiplyKQuant(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
+    {
+        // AVX-512: 16-row tiles packed once per tile for prefill (MatMul.KQuantsAvx512.cs).
+        if (tokenCount > 1 && w.Rows >= Avx512TileRows && Avx512BW.IsSupported && Fma.IsSupported)
+        {
+            switch (w.Type)
+            {
+                case GgmlType.Q4_K:
+                    MultiplyKPacked16<Q4_KPacked16>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+                    return;
+            }
+        }
+        int blockCount = w.Columns / 256;
+        // Q4_K/Q5_K prefill: tiles of 1 row × 4 tokens decode each sub-block once for the 4 tokens.
+        bool tiled = Avx2.IsSupported && w.Type is GgmlType.Q4_K or GgmlType.Q5_K;
+        int tiledTokens = tiled ? tokenCount - tokenCount % 4 : 0;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            byte* row = w.RowPointer(r);
+            for (int t = 0; t < tiledTokens; t += 4)
+            {
+                QuantDot.Q4_KTile1x4Avx2(row, w.Type == GgmlType.Q5_K, act + (long)t * actBytes, actBytes, blockCount, output + (long)t * stride + r, stride);
+            }
+            for (int t = tiledTokens; t < tokenCount; t++)
+            {
+                output[(long)t * stride + r] = QuantDot.DotKQuantQ8_K(w.Type, row, act + (long)t * actBytes, blockCount);
+            }
+        }
+    }
+
     /// <summary>Tile walk: rows in pairs × tokens in fours (prefill); then the tokens left over (fewer than 4, or
     /// all of them when decoding) with rows in fours × 1 token; single rows last.</summary>
     private static void MultiplyTiled<TW>(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
