@@ -237,4 +237,149 @@ public static unsafe partial class MatMul
             return Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(min), dmin * scale, acc);
         }
     }
+
+    /// <summary>Q6_K packed, 5696 bytes per super-block:
+    /// <code>
+    ///   [0, 4096)     codes    sub-block s (16 elements), vector i at 256s + 64i: in dword lane r the stored codes
+    ///                          (0 … 63) of elements 16s + 4i … 16s + 4i + 3 of row r
+    ///   [4096, 5120)  scales   vector s: int16 pair (sc[s], sc[s]) in lane r
+    ///   [5120, 5632)  offsets  vector k: int16 pair (−32·sc[2k], −32·sc[2k + 1]) in lane r (|·| ≤ 4096)
+    ///   [5632, 5696)  d        f32 per lane
+    /// </code>
+    /// Per sub-block and token: 4 vpmaddubsw (int16 pairs ≤ 2·63·127 = 16002) summed two by two (≤ 32004, exact in
+    /// int16), each sum times (sc, sc) by vpmaddwd into int32. The −32 of every code: vpmaddwd of offset pair k with
+    /// the activation's bsum pair k (bsum[s] = Σ qa over sub-block s), 2·4096·2032 at most per lane.</summary>
+    private readonly struct Q6_KPacked16 : IKQuantTile16
+    {
+        private const int ScalesOffset = 4096, OffsetsOffset = 5120, DOffset = 5632;
+
+        public static int BlockBytes => 210;
+
+        public static int PackedBlockBytes => 5696;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* block, long rowBytes, byte* packed)
+        {
+            // Bytes 194 … 209 (a load at 208 would run past the block): dwords 0 … 2 hold scales 2 … 13, dword 3
+            // scales 14, 15 and d. Bytes 192 … 207 give every scale: dword k holds sc[4k] … sc[4k + 3].
+            Transpose16x4(block + 194, rowBytes, out _, out _, out _, out var tail);
+            ((Vector512<float>*)(packed + DOffset))[0] = HalfToSingle16(Vector512.ShiftRightLogical(tail, 16));
+            Transpose16x4(block + 192, rowBytes, out var s0, out var s1, out var s2, out var s3);
+            Vector512<uint>* scales = (Vector512<uint>*)(packed + ScalesOffset), offsets = (Vector512<uint>*)(packed + OffsetsOffset);
+            for (int k = 0; k < 4; k++)
+            {
+                Vector512<int> dword = (k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3).AsInt32();
+                // Byte j sign-extended: moved to the top byte, then shifted back arithmetically.
+                Vector512<int> sc0 = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(dword, 24), 24);
+                Vector512<int> sc1 = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(dword, 16), 24);
+                Vector512<int> sc2 = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(dword, 8), 24);
+                Vector512<int> sc3 = Vector512.ShiftRightArithmetic(dword, 24);
+                scales[4 * k] = Twice16(sc0.AsUInt32());
+                scales[4 * k + 1] = Twice16(sc1.AsUInt32());
+                scales[4 * k + 2] = Twice16(sc2.AsUInt32());
+                scales[4 * k + 3] = Twice16(sc3.AsUInt32());
+                offsets[2 * k] = Pair16((sc0 * -32).AsUInt32(), (sc1 * -32).AsUInt32());
+                offsets[2 * k + 1] = Pair16((sc2 * -32).AsUInt32(), (sc3 * -32).AsUInt32());
+            }
+            // Element e = 128h + 32t + l: low nibble t / 2 of ql[64h + 32(t % 2) + l], high pair bits 2t of qh[32h + l].
+            // For each half h and l-half j (l = 16j … 16j + 15), dword k of the three transposes is code vector k of
+            // sub-block 8h + 2t + j. 32-bit shifts move bits across bytes, but each byte's mask keeps only its own.
+            Vector512<uint> nibble = Vector512.Create(0x0F0F0F0Fu), pair = Vector512.Create(0x30303030u);
+            Vector512<uint>* codes = (Vector512<uint>*)packed;
+            for (int h = 0; h < 2; h++)
+            {
+                for (int j = 0; j < 2; j++)
+                {
+                    Transpose16x4(block + 64 * h + 16 * j, rowBytes, out var a0, out var a1, out var a2, out var a3);
+                    Transpose16x4(block + 64 * h + 32 + 16 * j, rowBytes, out var b0, out var b1, out var b2, out var b3);
+                    Transpose16x4(block + 128 + 32 * h + 16 * j, rowBytes, out var h0, out var h1, out var h2, out var h3);
+                    Vector512<uint>* sub = codes + 4 * (8 * h + j); // sub-block 8h + j, then + 2t sub-blocks = + 8t vectors
+                    Quarters(a0, b0, h0, sub, nibble, pair);
+                    Quarters(a1, b1, h1, sub + 1, nibble, pair);
+                    Quarters(a2, b2, h2, sub + 2, nibble, pair);
+                    Quarters(a3, b3, h3, sub + 3, nibble, pair);
+                }
+            }
+        }
+
+        /// <summary>One code vector of each quarter t = 0 … 3 (8t vectors apart) from the ql dwords
+        /// <paramref name="a"/> (quarters 0, 2), <paramref name="b"/> (1, 3) and the qh dword <paramref name="h"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Quarters(Vector512<uint> a, Vector512<uint> b, Vector512<uint> h, Vector512<uint>* v, Vector512<uint> nibble, Vector512<uint> pair)
+        {
+            v[0] = (a & nibble) | (Vector512.ShiftLeft(h, 4) & pair);
+            v[8] = (b & nibble) | (Vector512.ShiftLeft(h, 2) & pair);
+            v[16] = (Vector512.ShiftRightLogical(a, 4) & nibble) | (h & pair);
+            v[24] = (Vector512.ShiftRightLogical(b, 4) & nibble) | (Vector512.ShiftRightLogical(h, 2) & pair);
+        }
+
+        public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride)
+        {
+            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero, acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
+            for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
+            {
+                byte* a0 = act, a1 = act + actBytes, a2 = act + 2 * actBytes, a3 = act + 3 * actBytes;
+                Vector512<int> sum0 = Vector512<int>.Zero, sum1 = Vector512<int>.Zero, sum2 = Vector512<int>.Zero, sum3 = Vector512<int>.Zero;
+                for (int s = 0; s < 16; s++)
+                {
+                    Vector512<byte>* c = (Vector512<byte>*)(packed + 256 * s);
+                    Vector512<byte> c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+                    Vector512<short> scale = ((Vector512<short>*)(packed + ScalesOffset))[s];
+                    int q = 4 + 16 * s;
+                    sum0 += SubBlock(c0, c1, c2, c3, scale, a0 + q);
+                    sum1 += SubBlock(c0, c1, c2, c3, scale, a1 + q);
+                    sum2 += SubBlock(c0, c1, c2, c3, scale, a2 + q);
+                    sum3 += SubBlock(c0, c1, c2, c3, scale, a3 + q);
+                }
+                for (int k = 0; k < 8; k++)
+                {
+                    Vector512<short> offset = ((Vector512<short>*)(packed + OffsetsOffset))[k];
+                    int bsum = 260 + 4 * k;
+                    sum0 += Avx512BW.MultiplyAddAdjacent(offset, BroadcastPair(a0 + bsum));
+                    sum1 += Avx512BW.MultiplyAddAdjacent(offset, BroadcastPair(a1 + bsum));
+                    sum2 += Avx512BW.MultiplyAddAdjacent(offset, BroadcastPair(a2 + bsum));
+                    sum3 += Avx512BW.MultiplyAddAdjacent(offset, BroadcastPair(a3 + bsum));
+                }
+                Vector512<float> d = ((Vector512<float>*)(packed + DOffset))[0];
+                acc0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum0), d * Vector512.Create(*(float*)a0), acc0);
+                acc1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum1), d * Vector512.Create(*(float*)a1), acc1);
+                acc2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum2), d * Vector512.Create(*(float*)a2), acc2);
+                acc3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum3), d * Vector512.Create(*(float*)a3), acc3);
+            }
+            acc0.Store(output);
+            acc1.Store(output + stride);
+            acc2.Store(output + 2 * stride);
+            acc3.Store(output + 3 * stride);
+        }
+
+        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output)
+        {
+            Vector512<float> acc = Vector512<float>.Zero;
+            for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
+            {
+                Vector512<int> sum = Vector512<int>.Zero;
+                for (int s = 0; s < 16; s++)
+                {
+                    Vector512<byte>* c = (Vector512<byte>*)(packed + 256 * s);
+                    sum += SubBlock(c[0], c[1], c[2], c[3], ((Vector512<short>*)(packed + ScalesOffset))[s], act + 4 + 16 * s);
+                }
+                for (int k = 0; k < 8; k++)
+                {
+                    sum += Avx512BW.MultiplyAddAdjacent(((Vector512<short>*)(packed + OffsetsOffset))[k], BroadcastPair(act + 260 + 4 * k));
+                }
+                Vector512<float> d = ((Vector512<float>*)(packed + DOffset))[0];
+                acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum), d * Vector512.Create(*(float*)act), acc);
+            }
+            acc.Store(output);
+        }
+
+        /// <summary>sc·Σ q·qa over one 16-element sub-block, per lane (int32, exact).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> SubBlock(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3, Vector512<short> scale, byte* codes)
+        {
+            Vector512<short> x01 = Avx512BW.MultiplyAddAdjacent(c0, Broadcast4(codes)) + Avx512BW.MultiplyAddAdjacent(c1, Broadcast4(codes + 4));
+            Vector512<short> x23 = Avx512BW.MultiplyAddAdjacent(c2, Broadcast4(codes + 8)) + Avx512BW.MultiplyAddAdjacent(c3, Broadcast4(codes + 12));
+            return Avx512BW.MultiplyAddAdjacent(x01, scale) + Avx512BW.MultiplyAddAdjacent(x23, scale);
+        }
+    }
 }
