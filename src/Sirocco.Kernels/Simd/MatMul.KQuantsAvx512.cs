@@ -127,7 +127,7 @@ public static unsafe partial class MatMul
     /// Per sub-block and token: 8 vpmaddubsw (codes × the activation dword broadcast; int16 pairs ≤ 2·15·127) summed
     /// in int16 (≤ 8·3810 = 30480), then one vpmaddwd by (sc, sc) into int32 (≤ 63·60960). The min term: vpmaddwd of
     /// (m[s], m[s]) with the activation's bsum pair s, whose sum is Σ qa over sub-block s.</summary>
-    private readonly struct Q4_KPacked16 : IKQuantTile16
+    private readonly struct Q4_KPacked16 : IKQuantTile16, IQ4_KSubBlock
     {
         private const int ScalesOffset = 4096, MinsOffset = 4608, DOffset = 5120, DminOffset = 5184;
 
@@ -136,7 +136,12 @@ public static unsafe partial class MatMul
         public static int PackedBlockBytes => 5248;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack(byte* block, long rowBytes, byte* packed)
+        public static void Pack(byte* block, long rowBytes, byte* packed) => Pack(block, rowBytes, packed, fifthBits: false);
+
+        /// <summary>Packs a Q4_K block, or with <paramref name="fifthBits"/> a Q5_K block (32 bytes of fifth bits
+        /// before the nibbles: bit s of byte l is bit 4 of element l of sub-block s).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static void Pack(byte* block, long rowBytes, byte* packed, bool fifthBits)
         {
             // Bytes 0 … 15 of each row's block: head = d | dmin << 16, then the 12 packed scale/min bytes as u0, u1, u2
             // (layout: Reference/Dequantize.ScaleMinK4; the unpacking is QuantDot.UnpackScaleMinK4's, per lane).
@@ -154,27 +159,65 @@ public static unsafe partial class MatMul
             }
             // qs group g (32 bytes): low nibbles are sub-block 2g, high nibbles 2g + 1; its half j (16 bytes) holds
             // elements 16j … 16j + 15 of both, so dword k of the half is code vector 4j + k.
-            Vector512<byte> nibble = Vector512.Create((byte)0x0F);
-            Vector512<byte>* codes = (Vector512<byte>*)packed;
-            for (int g = 0; g < 4; g++)
+            Vector512<uint> nibble = Vector512.Create(0x0F0F0F0Fu), bit4 = Vector512.Create(0x10101010u);
+            Vector512<uint>* codes = (Vector512<uint>*)packed;
+            byte* qs = block + (fifthBits ? 48 : 16);
+            for (int j = 0; j < 2; j++)
             {
-                for (int j = 0; j < 2; j++)
+                // Q5_K: dword k of the qh transpose holds the fifth bits of elements 16j + 4k … of every sub-block.
+                Vector512<uint> h0 = default, h1 = default, h2 = default, h3 = default;
+                if (fifthBits)
                 {
-                    Transpose16x4(block + 16 + 32 * g + 16 * j, rowBytes, out var p0, out var p1, out var p2, out var p3);
-                    Vector512<byte>* low = codes + 16 * g + 4 * j, high = low + 8;
-                    low[0] = p0.AsByte() & nibble;
-                    low[1] = p1.AsByte() & nibble;
-                    low[2] = p2.AsByte() & nibble;
-                    low[3] = p3.AsByte() & nibble;
-                    high[0] = Vector512.ShiftRightLogical(p0, 4).AsByte() & nibble;
-                    high[1] = Vector512.ShiftRightLogical(p1, 4).AsByte() & nibble;
-                    high[2] = Vector512.ShiftRightLogical(p2, 4).AsByte() & nibble;
-                    high[3] = Vector512.ShiftRightLogical(p3, 4).AsByte() & nibble;
+                    Transpose16x4(block + 16 + 16 * j, rowBytes, out h0, out h1, out h2, out h3);
+                }
+                for (int g = 0; g < 4; g++)
+                {
+                    Transpose16x4(qs + 32 * g + 16 * j, rowBytes, out var p0, out var p1, out var p2, out var p3);
+                    Vector512<uint>* low = codes + 16 * g + 4 * j, high = low + 8;
+                    low[0] = p0 & nibble;
+                    low[1] = p1 & nibble;
+                    low[2] = p2 & nibble;
+                    low[3] = p3 & nibble;
+                    high[0] = Vector512.ShiftRightLogical(p0, 4) & nibble;
+                    high[1] = Vector512.ShiftRightLogical(p1, 4) & nibble;
+                    high[2] = Vector512.ShiftRightLogical(p2, 4) & nibble;
+                    high[3] = Vector512.ShiftRightLogical(p3, 4) & nibble;
+                    if (fifthBits)
+                    {
+                        low[0] |= FifthBit(h0, 2 * g) & bit4;
+                        low[1] |= FifthBit(h1, 2 * g) & bit4;
+                        low[2] |= FifthBit(h2, 2 * g) & bit4;
+                        low[3] |= FifthBit(h3, 2 * g) & bit4;
+                        high[0] |= FifthBit(h0, 2 * g + 1) & bit4;
+                        high[1] |= FifthBit(h1, 2 * g + 1) & bit4;
+                        high[2] |= FifthBit(h2, 2 * g + 1) & bit4;
+                        high[3] |= FifthBit(h3, 2 * g + 1) & bit4;
+                    }
                 }
             }
         }
 
-        public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride)
+        /// <summary>Bit <paramref name="s"/> of each byte moved to bit 4 (other bits garbage): a 32-bit shift by at most
+        /// 4 never carries another byte's bit into bit 4.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<uint> FifthBit(Vector512<uint> h, int s) =>
+            s <= 4 ? Vector512.ShiftLeft(h, 4 - s) : Vector512.ShiftRightLogical(h, s - 4);
+
+        public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride) =>
+            Tile16x4<Q4_KPacked16>(packed, blockCount, act, actBytes, output, stride);
+
+        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output) =>
+            Tile16x1<Q4_KPacked16>(packed, blockCount, act, output);
+
+        /// <summary>sc·Σ q·qa over sub-block s, per lane: 8 vpmaddubsw summed in int16, one vpmaddwd by (sc, sc).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> SubBlock(
+            Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, Vector512<short> scale, byte* codes) =>
+            Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c0, c1, c2, c3, c4, c5, c6, c7, codes), scale);
+
+        /// <summary>Tile16x4 for the Q4_K layout (Q4_K and Q5_K), <typeparamref name="TS"/> giving each sub-block's sum.</summary>
+        internal static void Tile16x4<TS>(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride) where TS : struct, IQ4_KSubBlock
         {
             Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero, acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
             for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
@@ -189,10 +232,10 @@ public static unsafe partial class MatMul
                     Vector512<byte> c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4], c5 = c[5], c6 = c[6], c7 = c[7];
                     Vector512<short> scale = ((Vector512<short>*)(packed + ScalesOffset))[s], m = ((Vector512<short>*)(packed + MinsOffset))[s];
                     int q = 4 + 32 * s, bsum = 260 + 4 * s;
-                    sum0 += Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c0, c1, c2, c3, c4, c5, c6, c7, a0 + q), scale);
-                    sum1 += Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c0, c1, c2, c3, c4, c5, c6, c7, a1 + q), scale);
-                    sum2 += Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c0, c1, c2, c3, c4, c5, c6, c7, a2 + q), scale);
-                    sum3 += Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c0, c1, c2, c3, c4, c5, c6, c7, a3 + q), scale);
+                    sum0 += TS.SubBlock(c0, c1, c2, c3, c4, c5, c6, c7, scale, a0 + q);
+                    sum1 += TS.SubBlock(c0, c1, c2, c3, c4, c5, c6, c7, scale, a1 + q);
+                    sum2 += TS.SubBlock(c0, c1, c2, c3, c4, c5, c6, c7, scale, a2 + q);
+                    sum3 += TS.SubBlock(c0, c1, c2, c3, c4, c5, c6, c7, scale, a3 + q);
                     min0 += Avx512BW.MultiplyAddAdjacent(m, BroadcastPair(a0 + bsum));
                     min1 += Avx512BW.MultiplyAddAdjacent(m, BroadcastPair(a1 + bsum));
                     min2 += Avx512BW.MultiplyAddAdjacent(m, BroadcastPair(a2 + bsum));
@@ -210,7 +253,8 @@ public static unsafe partial class MatMul
             acc3.Store(output + 3 * stride);
         }
 
-        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output)
+        /// <summary>Tile16x1 for the Q4_K layout, with the per-token arithmetic of <see cref="Tile16x4{TS}"/>.</summary>
+        internal static void Tile16x1<TS>(byte* packed, int blockCount, byte* act, float* output) where TS : struct, IQ4_KSubBlock
         {
             Vector512<float> acc = Vector512<float>.Zero;
             for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
@@ -220,7 +264,7 @@ public static unsafe partial class MatMul
                 {
                     Vector512<byte>* c = (Vector512<byte>*)(packed + 512 * s);
                     Vector512<short> scale = ((Vector512<short>*)(packed + ScalesOffset))[s], m = ((Vector512<short>*)(packed + MinsOffset))[s];
-                    sum += Avx512BW.MultiplyAddAdjacent(Q4_0Packed.Sum16(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], act + 4 + 32 * s), scale);
+                    sum += TS.SubBlock(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], scale, act + 4 + 32 * s);
                     min += Avx512BW.MultiplyAddAdjacent(m, BroadcastPair(act + 260 + 4 * s));
                 }
                 acc = Accumulate(sum, min, ((Vector512<float>*)(packed + DOffset))[0], ((Vector512<float>*)(packed + DminOffset))[0], *(float*)act, acc);
@@ -380,6 +424,46 @@ public static unsafe partial class MatMul
             Vector512<short> x01 = Avx512BW.MultiplyAddAdjacent(c0, Broadcast4(codes)) + Avx512BW.MultiplyAddAdjacent(c1, Broadcast4(codes + 4));
             Vector512<short> x23 = Avx512BW.MultiplyAddAdjacent(c2, Broadcast4(codes + 8)) + Avx512BW.MultiplyAddAdjacent(c3, Broadcast4(codes + 12));
             return Avx512BW.MultiplyAddAdjacent(x01, scale) + Avx512BW.MultiplyAddAdjacent(x23, scale);
+        }
+    }
+
+    /// <summary>The per-lane sum sc·Σ q·qa of one 32-element sub-block in the Q4_K packed layout.</summary>
+    private interface IQ4_KSubBlock
+    {
+        /// <summary>Code vectors <paramref name="c0"/> … <paramref name="c7"/> against the activation codes at
+        /// <paramref name="codes"/>, times the (sc, sc) pairs <paramref name="scale"/>; exact int32 per lane.</summary>
+        static abstract Vector512<int> SubBlock(
+            Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, Vector512<short> scale, byte* codes);
+    }
+
+    /// <summary>Q5_K packed in the Q4_K layout (<see cref="Q4_KPacked16"/>) with codes 0 … 31. Product pairs reach
+    /// 2·31·127 = 7874, so the 8 vpmaddubsw are summed in two int16 groups of 4 (≤ 31496), each then multiplied by
+    /// (sc, sc) into int32.</summary>
+    private readonly struct Q5_KPacked16 : IKQuantTile16, IQ4_KSubBlock
+    {
+        public static int BlockBytes => 176;
+
+        public static int PackedBlockBytes => Q4_KPacked16.PackedBlockBytes;
+
+        public static void Pack(byte* block, long rowBytes, byte* packed) => Q4_KPacked16.Pack(block, rowBytes, packed, fifthBits: true);
+
+        public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride) =>
+            Q4_KPacked16.Tile16x4<Q5_KPacked16>(packed, blockCount, act, actBytes, output, stride);
+
+        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output) =>
+            Q4_KPacked16.Tile16x1<Q5_KPacked16>(packed, blockCount, act, output);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> SubBlock(
+            Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, Vector512<short> scale, byte* codes)
+        {
+            Vector512<short> x03 = (Avx512BW.MultiplyAddAdjacent(c0, Broadcast4(codes)) + Avx512BW.MultiplyAddAdjacent(c1, Broadcast4(codes + 4)))
+                + (Avx512BW.MultiplyAddAdjacent(c2, Broadcast4(codes + 8)) + Avx512BW.MultiplyAddAdjacent(c3, Broadcast4(codes + 12)));
+            Vector512<short> x47 = (Avx512BW.MultiplyAddAdjacent(c4, Broadcast4(codes + 16)) + Avx512BW.MultiplyAddAdjacent(c5, Broadcast4(codes + 20)))
+                + (Avx512BW.MultiplyAddAdjacent(c6, Broadcast4(codes + 24)) + Avx512BW.MultiplyAddAdjacent(c7, Broadcast4(codes + 28)));
+            return Avx512BW.MultiplyAddAdjacent(x03, scale) + Avx512BW.MultiplyAddAdjacent(x47, scale);
         }
     }
 }

@@ -99,6 +99,9 @@ public static unsafe partial class MatMul
                 case GgmlType.Q4_K:
                     MultiplyKPacked16<Q4_KPacked16>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
                     return;
+                case GgmlType.Q5_K:
+                    MultiplyKPacked16<Q5_KPacked16>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+                    return;
                 case GgmlType.Q6_K:
                     MultiplyKPacked16<Q6_KPacked16>(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
                     return;
