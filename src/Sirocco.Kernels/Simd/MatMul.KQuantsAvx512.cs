@@ -56,7 +56,7 @@ public static unsafe partial class MatMul
                 {
                     for (int i = 0; i < count; i++)
                     {
-                        TK.Tile16x1(packed, blockCount, a + (long)i * actBytes, o + i * oStride);
+                        KTile16x1<TK>(packed, blockCount, a + (long)i * actBytes, o + i * oStride);
                     }
                 }
                 if (!whole)
@@ -68,6 +68,17 @@ public static unsafe partial class MatMul
                 }
             }
         }
+    }
+
+    /// <summary>A packed tile × 1 token (the tokens after the groups of 4).</summary>
+    private static void KTile16x1<TK>(byte* packed, int blockCount, byte* act, float* output) where TK : struct, IKQuantTile16
+    {
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (int b = 0; b < blockCount; b++, packed += TK.PackedBlockBytes, act += Q8_KBytes)
+        {
+            acc = TK.Block16x1(packed, act, acc);
+        }
+        acc.Store(output);
     }
 
     /// <summary>f16 values in the low 16 bits of each lane as f32 (the conversion of <see cref="QuantDot.HalfToSingle"/>
@@ -112,8 +123,9 @@ public static unsafe partial class MatMul
         /// <paramref name="output"/> + t·<paramref name="stride"/>.</summary>
         static abstract void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride);
 
-        /// <summary>Packed tile × 1 Q8_K row, with the per-token arithmetic of <see cref="Tile16x4"/> (same bits).</summary>
-        static abstract void Tile16x1(byte* packed, int blockCount, byte* act, float* output);
+        /// <summary>acc + one packed super-block × one Q8_K super-block (<paramref name="act"/>), with the per-token
+        /// arithmetic of <see cref="Tile16x4"/> (same bits).</summary>
+        static abstract Vector512<float> Block16x1(byte* packed, byte* act, Vector512<float> acc);
     }
 
     /// <summary>Q4_K packed, 5248 bytes per super-block:
@@ -206,8 +218,8 @@ public static unsafe partial class MatMul
         public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride) =>
             Tile16x4<Q4_KPacked16>(packed, blockCount, act, actBytes, output, stride);
 
-        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output) =>
-            Tile16x1<Q4_KPacked16>(packed, blockCount, act, output);
+        public static Vector512<float> Block16x1(byte* packed, byte* act, Vector512<float> acc) =>
+            Block16x1<Q4_KPacked16>(packed, act, acc);
 
         /// <summary>sc·Σ q·qa over sub-block s, per lane: 8 vpmaddubsw summed in int16, one vpmaddwd by (sc, sc).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -253,11 +265,10 @@ public static unsafe partial class MatMul
             acc3.Store(output + 3 * stride);
         }
 
-        /// <summary>Tile16x1 for the Q4_K layout, with the per-token arithmetic of <see cref="Tile16x4{TS}"/>.</summary>
-        internal static void Tile16x1<TS>(byte* packed, int blockCount, byte* act, float* output) where TS : struct, IQ4_KSubBlock
+        /// <summary>Block16x1 for the Q4_K layout, with the per-token arithmetic of <see cref="Tile16x4{TS}"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector512<float> Block16x1<TS>(byte* packed, byte* act, Vector512<float> acc) where TS : struct, IQ4_KSubBlock
         {
-            Vector512<float> acc = Vector512<float>.Zero;
-            for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
             {
                 Vector512<int> sum = Vector512<int>.Zero, min = Vector512<int>.Zero;
                 for (int s = 0; s < 8; s++)
@@ -267,9 +278,8 @@ public static unsafe partial class MatMul
                     sum += TS.SubBlock(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], scale, act + 4 + 32 * s);
                     min += Avx512BW.MultiplyAddAdjacent(m, BroadcastPair(act + 260 + 4 * s));
                 }
-                acc = Accumulate(sum, min, ((Vector512<float>*)(packed + DOffset))[0], ((Vector512<float>*)(packed + DminOffset))[0], *(float*)act, acc);
+                return Accumulate(sum, min, ((Vector512<float>*)(packed + DOffset))[0], ((Vector512<float>*)(packed + DminOffset))[0], *(float*)act, acc);
             }
-            acc.Store(output);
         }
 
         /// <summary>acc + d·da·sum − dmin·da·min, lane by lane.</summary>
@@ -396,10 +406,8 @@ public static unsafe partial class MatMul
             acc3.Store(output + 3 * stride);
         }
 
-        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output)
+        public static Vector512<float> Block16x1(byte* packed, byte* act, Vector512<float> acc)
         {
-            Vector512<float> acc = Vector512<float>.Zero;
-            for (int b = 0; b < blockCount; b++, packed += PackedBlockBytes, act += Q8_KBytes)
             {
                 Vector512<int> sum = Vector512<int>.Zero;
                 for (int s = 0; s < 16; s++)
@@ -412,9 +420,8 @@ public static unsafe partial class MatMul
                     sum += Avx512BW.MultiplyAddAdjacent(((Vector512<short>*)(packed + OffsetsOffset))[k], BroadcastPair(act + 260 + 4 * k));
                 }
                 Vector512<float> d = ((Vector512<float>*)(packed + DOffset))[0];
-                acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum), d * Vector512.Create(*(float*)act), acc);
+                return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sum), d * Vector512.Create(*(float*)act), acc);
             }
-            acc.Store(output);
         }
 
         /// <summary>sc·Σ q·qa over one 16-element sub-block, per lane (int32, exact).</summary>
@@ -451,8 +458,8 @@ public static unsafe partial class MatMul
         public static void Tile16x4(byte* packed, int blockCount, byte* act, int actBytes, float* output, int stride) =>
             Q4_KPacked16.Tile16x4<Q5_KPacked16>(packed, blockCount, act, actBytes, output, stride);
 
-        public static void Tile16x1(byte* packed, int blockCount, byte* act, float* output) =>
-            Q4_KPacked16.Tile16x1<Q5_KPacked16>(packed, blockCount, act, output);
+        public static Vector512<float> Block16x1(byte* packed, byte* act, Vector512<float> acc) =>
+            Q4_KPacked16.Block16x1<Q5_KPacked16>(packed, act, acc);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<int> SubBlock(
