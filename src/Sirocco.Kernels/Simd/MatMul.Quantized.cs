@@ -1,7 +1,8 @@
 // Q8_0 and Q4_0 weights (32-element blocks, f16 scale) times activations quantized with Q8_0's rule into a private
 // planar row. Register-tiled AVX2 kernels: 4 weight rows × 1 token for decode, 2 rows × 4 tokens for prefill, each
 // weight block unpacked once per tile; a portable Vector128 and a scalar path for other machines. With AVX-512BW,
-// Q4_0 and Q8_0 prefill (and Q4_0 decode) run the 16-row tiles of MatMul.Avx512.cs instead.
+// Q4_0 and Q8_0 prefill (and Q4_0 decode) run the 16-row tiles of MatMul.Avx512.cs instead. K-quant dispatch
+// (MultiplyKQuant) lives here too: AVX-512 prefill tiles (MatMul.KQuantsAvx512.cs), else the row dots of QuantDot.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
