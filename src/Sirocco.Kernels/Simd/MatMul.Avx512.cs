@@ -117,8 +117,16 @@ public static unsafe partial class MatMul
         // z_g: rows 4g … 4g + 3, one row per 128-bit lane; within a pair (z0, z1) dword k of row r (r < 8) sits at
         // position 4r + k of the 32. Two-source permutes collect dwords 0, 1 (resp. 2, 3) of rows 0 … 7 (and 8 … 15),
         // then 128-bit lane shuffles join the two row halves: 0x44 takes lanes 0, 1 of each source, 0xEE lanes 2, 3.
-        Vector512<uint> z0 = Load4Rows(p, rowBytes), z1 = Load4Rows(p + 4 * rowBytes, rowBytes);
-        Vector512<uint> z2 = Load4Rows(p + 8 * rowBytes, rowBytes), z3 = Load4Rows(p + 12 * rowBytes, rowBytes);
+        TransposeRows(Load4Rows(p, rowBytes), Load4Rows(p + 4 * rowBytes, rowBytes), Load4Rows(p + 8 * rowBytes, rowBytes), Load4Rows(p + 12 * rowBytes, rowBytes),
+            out d0, out d1, out d2, out d3);
+    }
+
+    /// <summary>The dword transpose of <see cref="Transpose16x4"/>: <paramref name="z0"/> … <paramref name="z3"/> hold
+    /// rows 0 … 15, 16 bytes each, one row per 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TransposeRows(Vector512<uint> z0, Vector512<uint> z1, Vector512<uint> z2, Vector512<uint> z3,
+        out Vector512<uint> d0, out Vector512<uint> d1, out Vector512<uint> d2, out Vector512<uint> d3)
+    {
         Vector512<uint> pick01 = Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
         Vector512<uint> pick23 = pick01 + Vector512.Create(2u);
         Vector512<uint> lo01 = Avx512F.PermuteVar16x32x2(z0, pick01, z1), hi01 = Avx512F.PermuteVar16x32x2(z0, pick23, z1);
@@ -147,13 +155,7 @@ public static unsafe partial class MatMul
         Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
         Vector256<int> lo = Avx2.GatherVector256((int*)block, offsets, 1);
         Vector256<int> hi = Avx2.GatherVector256((int*)(block + 8 * rowBytes), offsets, 1);
-        Vector512<uint> h = Vector512.Create(lo, hi).AsUInt32() & Vector512.Create(0xFFFFu);
-        Vector512<uint> shifted = Vector512.ShiftLeft(h & Vector512.Create(0x7FFFu), 13);
-        // Normal and subnormal halves: the exponent rebias is a multiplication by 2^112 (exact).
-        Vector512<uint> finite = (shifted.AsSingle() * Vector512.Create(5.192296858534828E+33f)).AsUInt32();
-        Vector512<uint> special = Vector512.GreaterThanOrEqual(shifted, Vector512.Create(0x7C00u << 13));
-        Vector512<uint> magnitude = Vector512.ConditionalSelect(special, shifted | Vector512.Create(0x7F800000u), finite);
-        return (magnitude | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+        return HalfToSingle16(Vector512.Create(lo, hi).AsUInt32());
     }
 
     /// <summary>The 4 activation codes at <paramref name="p"/> (one dword) in every dword lane.</summary>
@@ -182,9 +184,21 @@ public static unsafe partial class MatMul
             {
                 Sse.Prefetch1(next + 64 * line);
             }
-            Q4_0Packed.Unpack(w, rowBytes, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+            Vector512<float> dw;
+            Vector512<byte> c0, c1, c2, c3, c4, c5, c6, c7;
+            if (b == 0)
+            {
+                // The row-pair loads start 14 bytes before the block, which for block 0 of row 0 may lie outside
+                // the matrix: block 0 takes the scales by gathers (the same values).
+                Q4_0Packed.Unpack(w, rowBytes, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+                dw = LoadScales16(w, rowBytes);
+            }
+            else
+            {
+                dw = Q4_0Packed.UnpackWithScales(w, rowBytes, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+            }
             Vector512<float> products = Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, act + Q8Block * b);
-            acc = Accumulate16<Q4_0Packed>(products, LoadScales16(w, rowBytes), scales + b, blockCount, acc);
+            acc = Accumulate16<Q4_0Packed>(products, dw, scales + b, blockCount, acc);
         }
         acc.Store(output);
     }
@@ -301,6 +315,48 @@ public static unsafe partial class MatMul
         {
             // Dword k of a row's 16 packed bytes holds elements 4k … 4k + 3 in its low nibbles and 16 + 4k … in its high.
             Transpose16x4(block + 2, rowBytes, out var p0, out var p1, out var p2, out var p3);
+            Split(p0, p1, p2, p3, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+        }
+
+        /// <summary>As <see cref="Unpack"/>, returning the 16 scales too, from the same loads: block
+        /// <paramref name="block"/> must not be a row's first (each row is read from 14 bytes before it).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> UnpackWithScales(byte* block, long rowBytes,
+            out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7)
+        {
+            // r_i: rows 2i and 2i + 1, 32 bytes each from block − 14, so each 256-bit half holds the row's f16 scale in
+            // bytes 14, 15 (the top of dword 3) and its 16 code bytes in its upper 128 bits. 0xDD keeps 128-bit lanes
+            // 1 and 3 of each source: the code bytes of 4 rows, one per lane, as Load4Rows lays them out.
+            byte* p = block - 14;
+            Vector512<uint> r0 = RowPair(p, rowBytes), r1 = RowPair(p + 2 * rowBytes, rowBytes);
+            Vector512<uint> r2 = RowPair(p + 4 * rowBytes, rowBytes), r3 = RowPair(p + 6 * rowBytes, rowBytes);
+            Vector512<uint> r4 = RowPair(p + 8 * rowBytes, rowBytes), r5 = RowPair(p + 10 * rowBytes, rowBytes);
+            Vector512<uint> r6 = RowPair(p + 12 * rowBytes, rowBytes), r7 = RowPair(p + 14 * rowBytes, rowBytes);
+            TransposeRows(Avx512F.Shuffle4x128(r0, r1, 0xDD), Avx512F.Shuffle4x128(r2, r3, 0xDD),
+                Avx512F.Shuffle4x128(r4, r5, 0xDD), Avx512F.Shuffle4x128(r6, r7, 0xDD), out var p0, out var p1, out var p2, out var p3);
+            Split(p0, p1, p2, p3, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+            // Scale dwords: dword 3 and 11 of r_2g, 19 and 27 (the same of r_2g+1) are rows 4g … 4g + 3; the same
+            // pick in every group of 4 lanes, then lanes 4g … 4g + 3 are taken from the permute of group g.
+            Vector512<uint> pick = Vector512.Create(3u, 11, 19, 27, 3, 11, 19, 27, 3, 11, 19, 27, 3, 11, 19, 27);
+            Vector512<uint> g0 = Avx512F.PermuteVar16x32x2(r0, pick, r1), g1 = Avx512F.PermuteVar16x32x2(r2, pick, r3);
+            Vector512<uint> g2 = Avx512F.PermuteVar16x32x2(r4, pick, r5), g3 = Avx512F.PermuteVar16x32x2(r6, pick, r7);
+            Vector512<uint> firstOf4 = Vector512.Create(~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0, ~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0);
+            Vector512<uint> firstOf8 = Vector512.Create(~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0, 0, 0, 0, 0);
+            Vector512<uint> all = Vector512.ConditionalSelect(firstOf8, Vector512.ConditionalSelect(firstOf4, g0, g1), Vector512.ConditionalSelect(firstOf4, g2, g3));
+            return HalfToSingle16(Vector512.ShiftRightLogical(all, 16));
+        }
+
+        /// <summary>32 bytes at <paramref name="p"/> from two rows <paramref name="rowBytes"/> apart.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<uint> RowPair(byte* p, long rowBytes) => Vector512.Create(Vector256.Load(p), Vector256.Load(p + rowBytes)).AsUInt32();
+
+        /// <summary>Transposed packed bytes to code vectors: low nibbles are elements 4k …, high nibbles 16 + 4k ….</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Split(Vector512<uint> p0, Vector512<uint> p1, Vector512<uint> p2, Vector512<uint> p3,
+            out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7)
+        {
             Vector512<byte> nibble = Vector512.Create((byte)0x0F);
             c0 = p0.AsByte() & nibble;
             c1 = p1.AsByte() & nibble;
@@ -323,14 +379,21 @@ public static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Dot(
             Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, byte* codes) =>
+            Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Sum16(c0, c1, c2, c3, c4, c5, c6, c7, codes), Vector512.Create((short)1)));
+
+        /// <summary>The int16 pair sums of <see cref="Dot"/> before they are added into int32: lane r's two int16 add
+        /// up to Σ code·a over row r's 32 elements. Exact for codes 0 … 15 (shared with the Q4_K tiles).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<short> Sum16(
+            Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
             Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, byte* codes)
         {
             Vector512<short> s01 = Avx512BW.MultiplyAddAdjacent(c0, Broadcast4(codes)) + Avx512BW.MultiplyAddAdjacent(c1, Broadcast4(codes + 4));
             Vector512<short> s23 = Avx512BW.MultiplyAddAdjacent(c2, Broadcast4(codes + 8)) + Avx512BW.MultiplyAddAdjacent(c3, Broadcast4(codes + 12));
             Vector512<short> s45 = Avx512BW.MultiplyAddAdjacent(c4, Broadcast4(codes + 16)) + Avx512BW.MultiplyAddAdjacent(c5, Broadcast4(codes + 20));
             Vector512<short> s67 = Avx512BW.MultiplyAddAdjacent(c6, Broadcast4(codes + 24)) + Avx512BW.MultiplyAddAdjacent(c7, Broadcast4(codes + 28));
-            Vector512<int> sum = Avx512BW.MultiplyAddAdjacent((s01 + s23) + (s45 + s67), Vector512.Create((short)1));
-            return Avx512F.ConvertToVector512Single(sum);
+            return (s01 + s23) + (s45 + s67);
         }
     }
 

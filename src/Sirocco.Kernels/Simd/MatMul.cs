@@ -118,27 +118,6 @@ public static partial class MatMul
         }
     }
 
-    /// <summary>K-quant rows against Q8_K activations: each weight row (a few KiB) is reused from L1 for every token.</summary>
-    private static unsafe void MultiplyKQuant(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
-    {
-        int blockCount = w.Columns / 256;
-        // Q4_K/Q5_K prefill: tiles of 1 row × 4 tokens decode each sub-block once for the 4 tokens.
-        bool tiled = Avx2.IsSupported && w.Type is GgmlType.Q4_K or GgmlType.Q5_K;
-        int tiledTokens = tiled ? tokenCount - tokenCount % 4 : 0;
-        for (int r = rowStart; r < rowEnd; r++)
-        {
-            byte* row = w.RowPointer(r);
-            for (int t = 0; t < tiledTokens; t += 4)
-            {
-                QuantDot.Q4_KTile1x4Avx2(row, w.Type == GgmlType.Q5_K, act + (long)t * actBytes, actBytes, blockCount, output + (long)t * stride + r, stride);
-            }
-            for (int t = tiledTokens; t < tokenCount; t++)
-            {
-                output[(long)t * stride + r] = QuantDot.DotKQuantQ8_K(w.Type, row, act + (long)t * actBytes, blockCount);
-            }
-        }
-    }
-
     internal static NotSupportedException Unsupported(GgmlType type) =>
         new($"matrix products with {type} weights are not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
 }
