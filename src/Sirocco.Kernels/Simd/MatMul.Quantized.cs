@@ -110,6 +110,13 @@ public static unsafe partial class MatMul
                     return;
             }
         }
+        // Decode of Q4_K/Q6_K on AVX-512: 4-row tiles sharing the activation loads, with prefetch ahead
+        // (MatMul.KQuantDecodeAvx512.cs).
+        if (tokenCount == 1 && w.Type is GgmlType.Q4_K or GgmlType.Q6_K && Avx512BW.IsSupported && Avx512Vbmi.IsSupported && Fma.IsSupported)
+        {
+            MultiplyKDecodeAvx512(w, rowStart, rowEnd, act, output);
+            return;
+        }
         int blockCount = w.Columns / 256;
         // Q4_K/Q5_K prefill: tiles of 1 row × 4 tokens decode each sub-block once for the 4 tokens.
         bool tiled = Avx2.IsSupported && w.Type is GgmlType.Q4_K or GgmlType.Q5_K;
