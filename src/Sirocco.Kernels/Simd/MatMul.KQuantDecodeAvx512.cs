@@ -1,7 +1,7 @@
 // AVX-512 (F + BW + VBMI) decode kernels for Q4_K and Q6_K weights against one Q8_K activation row, called from
-// MultiplyKQuant (MatMul.Quantized.cs) when one token is multiplied. Rows go in fours: the activation's codes and
-// bsums are loaded once per super-block for the four rows, 64 codes per 512-bit register, and the next tiles' bytes
-// are prefetched from inside the tile loop. Tests: tests/…/Simd/MatMulTests.cs and MatMulKQuantDecodeTests.cs.
+// MultiplyKQuant (MatMul.Quantized.cs) when one token is multiplied. One row at a time, 64 codes per 512-bit register,
+// the weight stream prefetched 8 KiB ahead. Tests: tests/…/Simd/MatMulTests.cs, MatMulExtremeCodesTests.cs and
+// MatMulKQuantDecodeTests.cs.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -14,125 +14,145 @@ namespace Sirocco.Kernels.Simd;
 //   Q4_K: d·da·Σ_s sc[s]·Σ q·qa − dmin·da·Σ_s m[s]·(bsum[2s] + bsum[2s + 1])
 //   Q6_K: d·da·Σ_s sc[s]·(Σ q·qa − 32·bsum[s])        (q = stored code 0 … 63)
 // The integer sums are exact in int32 lanes; each costs one int32 → f32 conversion (exact below 2²⁴) and one
-// multiply-add per super-block. A row's arithmetic is the same whether it runs in a 4-row tile or alone (the single-
-// row kernel calls the same per-row step), so results do not depend on how rows are split across threads.
+// multiply-add per super-block. Each row is computed alone, so results do not depend on how rows are split.
 public static unsafe partial class MatMul
 {
     private const int Q4_KBlockBytes = 144; // f16 d, f16 dmin, 12 packed scale/min bytes, 128 nibble bytes
     private const int Q6_KBlockBytes = 210; // 128 low-nibble bytes, 64 bytes of 2-bit pairs, 16 int8 scales, f16 d
 
-    /// <summary>How many 4-row tiles ahead of the one being multiplied the prefetches run. A tile of 4096-column rows
-    /// is 9–13 KiB; two tiles ahead keeps about 20 KiB in flight, enough to cover DRAM latency at 25+ GB/s.</summary>
-    private const int DecodePrefetchTiles = 2;
+    /// <summary>How far ahead in the weight stream each super-block's bytes are prefetched. Rows are contiguous, so
+    /// this runs into the next rows: 8 KiB is 2–3 rows of 4096 columns, about 300 ns of streaming at 27 GB/s, enough to
+    /// cover DRAM latency. Measured on 14336 × 4096 and 32000 × 4096 matrices cycled beyond L3 (MatMulBench, 1 thread):
+    /// none 26.3 / 31 GB/s (Q4_K / Q6_K), 1 KiB 21.6 / 27.5, 4 KiB 27.6 / 33.8, 8 KiB 27.8 / 38, 16 KiB 25.9 / 39.</summary>
+    private const int DecodePrefetchBytes = 8192;
 
-    /// <summary>One token × rows [rowStart, rowEnd) of a Q4_K or Q6_K matrix: 4-row tiles, then single rows.</summary>
+    /// <summary>One token × rows [rowStart, rowEnd) of a Q4_K or Q6_K matrix, one row at a time (one sequential stream:
+    /// tiles of 4 rows sharing the activation loads measured slower, 20 GB/s for Q4_K, the four interleaved streams
+    /// needing software prefetch that cost more than the shared loads saved).</summary>
     private static void MultiplyKDecodeAvx512(in WeightMatrix w, int rowStart, int rowEnd, byte* act, float* output)
     {
         int blockCount = w.Columns / QK_K;
-        long rowBytes = w.RowBytes;
         bool isQ6 = w.Type == GgmlType.Q6_K;
-        int r = rowStart;
-        for (; r + 4 <= rowEnd; r += 4)
+        for (int r = rowStart; r < rowEnd; r++)
         {
-            if (isQ6)
-            {
-                Q6_KDecode4(w.RowPointer(r), rowBytes, act, blockCount, output + r);
-            }
-            else
-            {
-                Q4_KDecode4(w.RowPointer(r), rowBytes, act, blockCount, output + r);
-            }
-        }
-        for (; r < rowEnd; r++)
-        {
-            output[r] = isQ6 ? Q6_KDecode1(w.RowPointer(r), act, blockCount) : Q4_KDecode1(w.RowPointer(r), act, blockCount);
+            output[r] = isQ6 ? Q6_KDecode(w.RowPointer(r), act, blockCount) : Q4_KDecode(w.RowPointer(r), act, blockCount);
         }
     }
 
-    /// <summary>Prefetches into L1 the part of the tile <see cref="DecodePrefetchTiles"/> ahead that matches super-block
-    /// <paramref name="b"/>'s share of this one (<paramref name="tileBlockBytes"/> = 4 rows' block bytes). Past the
-    /// matrix end this touches nothing that matters: prefetches never fault.</summary>
+    /// <summary>Prefetches into L1 the bytes <see cref="DecodePrefetchBytes"/> past the super-block at
+    /// <paramref name="block"/>: lines at offsets 0, 64, 128 (and 192 for blocks over 192 bytes), at most 64 bytes
+    /// apart, so over consecutive blocks every line is touched. Straight-line code: a loop here made the JIT keep
+    /// vectors on the stack. Past the matrix end this touches nothing that matters: prefetches never fault.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchAhead(byte* tile, long rowBytes, int b, int tileBlockBytes)
+    private static void PrefetchBlock(byte* block, int blockBytes)
     {
-        byte* next = tile + DecodePrefetchTiles * 4 * rowBytes + (long)b * tileBlockBytes;
-        for (int line = 0; line < tileBlockBytes; line += 64)
+        byte* p = block + DecodePrefetchBytes;
+        Sse.Prefetch0(p);
+        Sse.Prefetch0(p + 64);
+        Sse.Prefetch0(p + 128);
+        if (blockBytes > 192)
         {
-            Sse.Prefetch0(next + line);
+            Sse.Prefetch0(p + 192);
         }
+    }
+
+    /// <summary>int16 lanes 0–15 = <paramref name="lower"/>, 16–31 = <paramref name="upper"/>. Built from 8 ulongs so the
+    /// JIT folds it to one constant in the data section (from two Vector256 halves it assembled it on the stack).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ushort> Halves16(int lower, int upper)
+    {
+        const ulong Every16 = 0x0001_0001_0001_0001;
+        ulong lo = (ulong)lower * Every16, hi = (ulong)upper * Every16;
+        return Vector512.Create(lo, lo, lo, lo, hi, hi, hi, hi).AsUInt16();
+    }
+
+    /// <summary><see cref="QuantDot.HalfToSingle"/> without its branch (same bits for every f16): the branch split the
+    /// loop body into several blocks, and in the 4-row tiles tried first the JIT then kept the accumulators on the stack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalfToSingleNoBranch(ushort bits)
+    {
+        const float TwoPow112 = 5.192296858534828E+33f; // 2^112 exactly
+        uint shifted = (bits & 0x7FFFu) << 13;
+        uint finite = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(shifted) * TwoPow112);
+        // All ones when the exponent field is 31 (infinity or NaN): shifted ≤ 0x0FFFE000, so the difference is negative
+        // exactly when shifted ≥ 0x7C00 << 13.
+        uint special = (uint)((int)(0x0F7FFFFFu - shifted) >> 31);
+        uint magnitude = (finite & ~special) | ((shifted | 0x7F800000u) & special);
+        return BitConverter.UInt32BitsToSingle(magnitude | (uint)(bits & 0x8000) << 16);
+    }
+
+    /// <summary>The 32 bytes at <paramref name="p"/> in both 256-bit halves. Not Avx512F.BroadcastVector256ToVector512:
+    /// in fully optimized code .NET 10 emitted it with a 128-bit memory operand (wrong results; Tier0 was right), which
+    /// MatMulKQuantDecodeTests catches when run with DOTNET_TieredCompilation=0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Broadcast256(byte* p)
+    {
+        // One load and one vinserti64x4 (Vector512.Create(v, v) went through a stack temporary).
+        Vector256<byte> v = Vector256.Load(p);
+        return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
     }
 
     // ---- Q4_K. Group g (0 … 3) of a super-block is 32 qs bytes holding sub-block 2g in their low nibbles and
     // 2g + 1 in their high nibbles; broadcast to 512 bits and shifted right by 0 (lower half) or 4 (upper half), then
     // masked, the register holds elements 64g … 64g + 63 in order, matching one 512-bit load of activation codes.
 
-    private static void Q4_KDecode4(byte* w, long rowBytes, byte* act, int blockCount, float* output)
-    {
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero, acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
-        Vector128<float> min0 = Vector128<float>.Zero, min1 = Vector128<float>.Zero, min2 = Vector128<float>.Zero, min3 = Vector128<float>.Zero;
-        byte* tile = w;
-        byte* a = act;
-        for (int b = 0; b < blockCount; b++, w += Q4_KBlockBytes, a += Q8_KBytes)
-        {
-            PrefetchAhead(tile, rowBytes, b, 4 * Q4_KBlockBytes);
-            var x = new Q8_KBlock(a);
-            acc0 = Q4_KRowStep(w, x, acc0, ref min0);
-            acc1 = Q4_KRowStep(w + rowBytes, x, acc1, ref min1);
-            acc2 = Q4_KRowStep(w + 2 * rowBytes, x, acc2, ref min2);
-            acc3 = Q4_KRowStep(w + 3 * rowBytes, x, acc3, ref min3);
-        }
-        output[0] = Vector512.Sum(acc0) - Vector128.Sum(min0);
-        output[1] = Vector512.Sum(acc1) - Vector128.Sum(min1);
-        output[2] = Vector512.Sum(acc2) - Vector128.Sum(min2);
-        output[3] = Vector512.Sum(acc3) - Vector128.Sum(min3);
-    }
-
-    private static float Q4_KDecode1(byte* w, byte* act, int blockCount)
+    private static float Q4_KDecode(byte* w, byte* act, int blockCount)
     {
         Vector512<float> acc = Vector512<float>.Zero;
-        Vector128<float> min = Vector128<float>.Zero;
         for (int b = 0; b < blockCount; b++, w += Q4_KBlockBytes, act += Q8_KBytes)
         {
-            acc = Q4_KRowStep(w, new Q8_KBlock(act), acc, ref min);
+            PrefetchBlock(w, Q4_KBlockBytes);
+            acc = Q4_KRowStep(w, act, SubBlockSums(act), acc);
         }
-        return Vector512.Sum(acc) - Vector128.Sum(min);
+        return Vector512.Sum(acc);
     }
 
-    /// <summary>One Q4_K super-block of one row: acc + d·da·(16 int32 lanes of Σ sc·Σ q·qa); min + dmin·da·(4 lanes of
-    /// Σ m·bsum pairs).</summary>
+    /// <summary>bsum[2s] + bsum[2s + 1] of a Q8_K block (the sum of sub-block s's 32 codes, |·| ≤ 4096) as int16 lane s:
+    /// adjacent bsums summed by vpmaddwd with 1 into int32, then narrowed (no saturation).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q4_KRowStep(byte* w, in Q8_KBlock x, Vector512<float> acc, ref Vector128<float> min)
+    private static Vector128<short> SubBlockSums(byte* a)
+    {
+        Vector256<int> pairSums = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(a + 260)), Vector256.Create((short)1));
+        return Sse2.PackSignedSaturate(pairSums.GetLower(), pairSums.GetUpper());
+    }
+
+    /// <summary>One Q4_K super-block of one row against the Q8_K block at <paramref name="a"/>: acc + d·da·(16 int32 lanes
+    /// of Σ sc·Σ q·qa) − dmin·da·(4 int32 lanes of Σ m·sub-block sums, zero-extended to 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Q4_KRowStep(byte* w, byte* a, Vector128<short> subBlockSums, Vector512<float> acc)
     {
         var (scales, mins) = QuantDot.UnpackScaleMinK4(w + 4);
         // Bytes 0–7: sc[0..7]; bytes 8–15 are zero, so index 8 reads a zero high byte for each int16 lane.
         Vector512<byte> scaleBytes = Vector512.CreateScalar(scales).AsByte();
-        // Lanes: m[s] as int16 × (bsum[2s] + bsum[2s + 1]) → 4 int32, each ≤ 2·63·4096.
-        Vector128<int> minSum = Sse2.MultiplyAddAdjacent(Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte()), x.SubBlockSums);
-        Vector512<ushort> nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        // Lanes: m[s] as int16 × sub-block sums → 4 int32, each ≤ 2·63·4096.
+        Vector128<int> minSum = Sse2.MultiplyAddAdjacent(Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte()), subBlockSums);
+        Vector512<ushort> nibbleShift = Halves16(0, 4);
         Vector512<byte> lowNibbles = Vector512.Create((byte)0x0F);
         byte* qs = w + 16;
-        Vector512<int> sumi = Q4_KGroup(qs, x.Codes0, scaleBytes, nibbleShift, lowNibbles, 0)
-            + Q4_KGroup(qs + 32, x.Codes1, scaleBytes, nibbleShift, lowNibbles, 1)
-            + Q4_KGroup(qs + 64, x.Codes2, scaleBytes, nibbleShift, lowNibbles, 2)
-            + Q4_KGroup(qs + 96, x.Codes3, scaleBytes, nibbleShift, lowNibbles, 3);
-        float d = QuantDot.HalfToSingle(Unsafe.ReadUnaligned<ushort>(w)) * x.Scale;
-        float dmin = QuantDot.HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 2)) * x.Scale;
-        min = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(minSum), Vector128.Create(dmin), min);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), Vector512.Create(d), acc);
+        sbyte* qa = (sbyte*)(a + 4);
+        Vector512<int> sumi = Q4_KGroup(qs, qa, scaleBytes, nibbleShift, lowNibbles, 0)
+            + Q4_KGroup(qs + 32, qa + 64, scaleBytes, nibbleShift, lowNibbles, 1)
+            + Q4_KGroup(qs + 64, qa + 128, scaleBytes, nibbleShift, lowNibbles, 2)
+            + Q4_KGroup(qs + 96, qa + 192, scaleBytes, nibbleShift, lowNibbles, 3);
+        float da = Unsafe.ReadUnaligned<float>(a);
+        float d = HalfToSingleNoBranch(Unsafe.ReadUnaligned<ushort>(w)) * da;
+        float dmin = HalfToSingleNoBranch(Unsafe.ReadUnaligned<ushort>(w + 2)) * da;
+        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), Vector512.Create(d), acc);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(minSum.ToVector256().ToVector512()), Vector512.Create(-dmin), acc);
     }
 
     /// <summary>Group <paramref name="g"/>: 16 int32 lanes, lanes 0–7 summing sc[2g]·Σ q·qa over sub-block 2g and lanes
     /// 8–15 sc[2g + 1]·Σ q·qa over sub-block 2g + 1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Q4_KGroup(byte* qs, Vector512<sbyte> codes, Vector512<byte> scaleBytes, Vector512<ushort> nibbleShift, Vector512<byte> lowNibbles, int g)
+    private static Vector512<int> Q4_KGroup(byte* qs, sbyte* qa, Vector512<byte> scaleBytes, Vector512<ushort> nibbleShift, Vector512<byte> lowNibbles, int g)
     {
-        Vector512<ushort> packed = Avx512F.BroadcastVector256ToVector512((ulong*)qs).AsUInt16();
+        Vector512<ushort> packed = Broadcast256(qs).AsUInt16();
         Vector512<byte> q = Avx512BW.ShiftRightLogicalVariable(packed, nibbleShift).AsByte() & lowNibbles; // 0 … 15
         // int16 lanes: pairs of products, |pair| ≤ 2·15·128 = 3840.
-        Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(q, codes);
+        Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(qa));
         // vpermb: int16 lanes 0–15 get sc[2g], lanes 16–31 sc[2g + 1] (low byte from scaleBytes[2g or 2g+1], high byte
         // from the zero byte 8). int32 lanes ≤ 2·3840·63.
-        Vector512<byte> index = Vector512.Create(Vector256.Create((ushort)(0x0800 + 2 * g)), Vector256.Create((ushort)(0x0800 + 2 * g + 1))).AsByte();
+        Vector512<byte> index = Halves16(0x0800 + 2 * g, 0x0800 + 2 * g + 1).AsByte();
         return Avx512BW.MultiplyAddAdjacent(pairs, Avx512Vbmi.PermuteVar64x8(scaleBytes, index).AsInt16());
     }
 
@@ -141,67 +161,50 @@ public static unsafe partial class MatMul
     // qh byte l are the top bits of elements l, l + 32, l + 64, l + 96 (bits 0–1, 2–3, 4–5, 6–7). Broadcast to 512
     // bits and shifted by a different count per 256-bit half, each pair lands on bits 4–5 of the right byte.
 
-    private static void Q6_KDecode4(byte* w, long rowBytes, byte* act, int blockCount, float* output)
-    {
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero, acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
-        byte* tile = w;
-        byte* a = act;
-        for (int b = 0; b < blockCount; b++, w += Q6_KBlockBytes, a += Q8_KBytes)
-        {
-            PrefetchAhead(tile, rowBytes, b, 4 * Q6_KBlockBytes);
-            var x = new Q8_KBlock(a);
-            acc0 = Q6_KRowStep(w, x, acc0);
-            acc1 = Q6_KRowStep(w + rowBytes, x, acc1);
-            acc2 = Q6_KRowStep(w + 2 * rowBytes, x, acc2);
-            acc3 = Q6_KRowStep(w + 3 * rowBytes, x, acc3);
-        }
-        output[0] = Vector512.Sum(acc0);
-        output[1] = Vector512.Sum(acc1);
-        output[2] = Vector512.Sum(acc2);
-        output[3] = Vector512.Sum(acc3);
-    }
-
-    private static float Q6_KDecode1(byte* w, byte* act, int blockCount)
+    private static float Q6_KDecode(byte* w, byte* act, int blockCount)
     {
         Vector512<float> acc = Vector512<float>.Zero;
         for (int b = 0; b < blockCount; b++, w += Q6_KBlockBytes, act += Q8_KBytes)
         {
-            acc = Q6_KRowStep(w, new Q8_KBlock(act), acc);
+            PrefetchBlock(w, Q6_KBlockBytes);
+            acc = Q6_KRowStep(w, act, Vector256.Load((short*)(act + 260)).ToVector512(), acc);
         }
         return Vector512.Sum(acc);
     }
 
-    /// <summary>One Q6_K super-block of one row: acc + d·da·(16 int32 lanes of Σ_s sc[s]·(Σ q·qa − 32·bsum[s])).</summary>
+    /// <summary>One Q6_K super-block of one row against the Q8_K block at <paramref name="a"/> (its 16 bsums as int16 in
+    /// the lower 256 bits of <paramref name="blockSums"/>, zero above): acc + d·da·(16 int32 lanes of
+    /// Σ_s sc[s]·(Σ q·qa − 32·bsum[s])).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q6_KRowStep(byte* w, in Q8_KBlock x, Vector512<float> acc)
+    private static Vector512<float> Q6_KRowStep(byte* w, byte* a, Vector512<short> blockSums, Vector512<float> acc)
     {
         // int16 scales s0 … s15 (sign-extended) in the lower 256 bits; the upper 256 bits are zero.
         Vector512<short> scales = Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)(w + 192))).ToVector512();
         // The codes are stored as q = w + 32; Σ (q − 32)·qa·s = Σ q·qa·s − 32·Σ_s s·bsum[s]: 8 int32 lanes of s·bsum
         // pairs (upper lanes zero), |·| ≤ 2·128·2048, exact even ×32.
-        Vector512<int> offset = Avx512BW.MultiplyAddAdjacent(x.BlockSums, scales);
-        Vector512<int> sumi = Q6_KHalf(w, w + 128, x.Codes0, x.Codes1, scales, 0) + Q6_KHalf(w + 64, w + 160, x.Codes2, x.Codes3, scales, 8);
-        float d = QuantDot.HalfToSingle(Unsafe.ReadUnaligned<ushort>(w + 208)) * x.Scale;
+        Vector512<int> offset = Avx512BW.MultiplyAddAdjacent(blockSums, scales);
+        sbyte* qa = (sbyte*)(a + 4);
+        Vector512<int> sumi = Q6_KHalf(w, w + 128, qa, scales, 0) + Q6_KHalf(w + 64, w + 160, qa + 128, scales, 8);
+        float d = HalfToSingleNoBranch(Unsafe.ReadUnaligned<ushort>(w + 208)) * Unsafe.ReadUnaligned<float>(a);
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi - Avx512F.ShiftLeftLogical(offset, 5)), Vector512.Create(d), acc);
     }
 
     /// <summary>One half of a Q6_K super-block (64 ql bytes at <paramref name="ql"/>, 32 qh bytes at
-    /// <paramref name="qhBytes"/>, sub-blocks <paramref name="s0"/> … s0 + 7) against its 128 activation codes.</summary>
+    /// <paramref name="qhBytes"/>, sub-blocks <paramref name="s0"/> … s0 + 7) against its 128 activation codes at <paramref name="qa"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Q6_KHalf(byte* ql, byte* qhBytes, Vector512<sbyte> codesLow, Vector512<sbyte> codesHigh, Vector512<short> scales, int s0)
+    private static Vector512<int> Q6_KHalf(byte* ql, byte* qhBytes, sbyte* qa, Vector512<short> scales, int s0)
     {
         Vector512<byte> lowNibbles = Vector512.Create((byte)0x0F), highPair = Vector512.Create((byte)0x30);
         // Shift counts for qh: the low-nibble elements (0–31 | 32–63 of the half) need bits 0–1 | 2–3 at 4–5: left by
         // 4 | 2; the high-nibble ones (64–95 | 96–127) need bits 4–5 | 6–7: right by 0 | 2. 16-bit shifts of at most 4
         // never carry a neighbour byte's bits into bits 4–5, and the mask keeps bits 4–5 only.
-        Vector512<ushort> leftCounts = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-        Vector512<ushort> rightCounts = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
+        Vector512<ushort> leftCounts = Halves16(4, 2), rightCounts = Halves16(0, 2);
         Vector512<byte> packed = Vector512.Load(ql);
-        Vector512<ushort> qh = Avx512F.BroadcastVector256ToVector512((ulong*)qhBytes).AsUInt16();
+        Vector512<ushort> qh = Broadcast256(qhBytes).AsUInt16();
         Vector512<byte> q0 = (packed & lowNibbles) | (Avx512BW.ShiftLeftLogicalVariable(qh, leftCounts).AsByte() & highPair);
         Vector512<byte> q1 = (Avx512BW.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & lowNibbles)
             | (Avx512BW.ShiftRightLogicalVariable(qh, rightCounts).AsByte() & highPair);
-        return Q6_KChunk(q0, codesLow, scales, s0) + Q6_KChunk(q1, codesHigh, scales, s0 + 4);
+        return Q6_KChunk(q0, Vector512.Load(qa), scales, s0) + Q6_KChunk(q1, Vector512.Load(qa + 64), scales, s0 + 4);
     }
 
     /// <summary>64 codes (0 … 63), sub-blocks <paramref name="s0"/> … s0 + 3 (one per 128-bit lane), against their
@@ -210,38 +213,10 @@ public static unsafe partial class MatMul
     private static Vector512<int> Q6_KChunk(Vector512<byte> q, Vector512<sbyte> codes, Vector512<short> scales, int s0)
     {
         // vpermw: int16 lanes 8k … 8k + 7 take scale s0 + k.
-        Vector512<short> index = Vector512.Create(
-            Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)(s0 + 1))),
-            Vector256.Create(Vector128.Create((short)(s0 + 2)), Vector128.Create((short)(s0 + 3))));
+        const ulong Every16 = 0x0001_0001_0001_0001;
+        Vector512<short> index = Vector512.Create((ulong)s0 * Every16, (ulong)s0 * Every16, (ulong)(s0 + 1) * Every16, (ulong)(s0 + 1) * Every16,
+            (ulong)(s0 + 2) * Every16, (ulong)(s0 + 2) * Every16, (ulong)(s0 + 3) * Every16, (ulong)(s0 + 3) * Every16).AsInt16();
         Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(q, codes);
         return Avx512BW.MultiplyAddAdjacent(pairs, Avx512BW.PermuteVar32x16(scales, index));
-    }
-
-    /// <summary>One Q8_K super-block's activation, loaded once and shared by the rows of a tile.</summary>
-    private readonly ref struct Q8_KBlock
-    {
-        public readonly float Scale;
-        public readonly Vector512<sbyte> Codes0, Codes1, Codes2, Codes3; // elements 0–63, 64–127, 128–191, 192–255
-
-        /// <summary>The 16 bsums (sums of 16 codes) as int16 in the lower 256 bits, zero above (for Q6_K).</summary>
-        public readonly Vector512<short> BlockSums;
-
-        /// <summary>bsum[2s] + bsum[2s + 1] (the sum of sub-block s's 32 codes, |·| ≤ 4096) as int16 lane s (for Q4_K).</summary>
-        public readonly Vector128<short> SubBlockSums;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Q8_KBlock(byte* a)
-        {
-            Scale = Unsafe.ReadUnaligned<float>(a);
-            Codes0 = Vector512.Load((sbyte*)(a + 4));
-            Codes1 = Vector512.Load((sbyte*)(a + 68));
-            Codes2 = Vector512.Load((sbyte*)(a + 132));
-            Codes3 = Vector512.Load((sbyte*)(a + 196));
-            Vector256<short> bsums = Vector256.Load((short*)(a + 260));
-            BlockSums = bsums.ToVector512();
-            // Adjacent pairs summed (vpmaddwd by 1 → int32), narrowed back to int16 (no saturation: |·| ≤ 4096).
-            Vector256<int> pairSums = Avx2.MultiplyAddAdjacent(bsums, Vector256.Create((short)1));
-            SubBlockSums = Sse2.PackSignedSaturate(pairSums.GetLower(), pairSums.GetUpper());
-        }
     }
 }

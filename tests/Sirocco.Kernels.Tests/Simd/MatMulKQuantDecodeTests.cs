@@ -1,5 +1,5 @@
 // K-quant decode (one token) on real Mistral widths: MatMul.Multiply against the public one-row dots of QuantDot for
-// every row, and row ranges of awkward sizes (not multiples of the 4-row tiles, starting anywhere) equal to one call
+// every row, and row ranges of awkward sizes (1 to 7 rows, starting anywhere) equal to one call
 // bit for bit. Exercises MatMul.KQuantDecodeAvx512.cs on AVX-512 machines and the row dots elsewhere; CI reruns it
 // with AVX-512, AVX-VNNI, AVX2 and all intrinsics switched off.
 
@@ -60,7 +60,7 @@ public class MatMulKQuantDecodeTests
             Assert.InRange(whole[r], expected - Tolerance * magnitude, expected + Tolerance * magnitude);
         }
 
-        // Ranges of 1, 2, 3, 5, 7 and 5 rows from odd starts: tiles and single rows fall on different rows than in
+        // Ranges of 1, 2, 3, 5, 7 and 5 rows from odd starts: whatever tiling a path uses falls on different rows than in
         // the whole call, and each row's arithmetic must not depend on that.
         int[] bounds = [0, 1, 3, 6, 11, 18, rows];
         float[] split = new float[rows];
