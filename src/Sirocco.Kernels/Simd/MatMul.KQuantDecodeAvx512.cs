@@ -96,6 +96,9 @@ public static unsafe partial class MatMul
     // 2g + 1 in their high nibbles; broadcast to 512 bits and shifted right by 0 (lower half) or 4 (upper half), then
     // masked, the register holds elements 64g … 64g + 63 in order, matching one 512-bit load of activation codes.
 
+    // AggressiveOptimization: no Tier0 passes over the first tokens' matrices, and tests always run the fully optimized
+    // code (where the broadcast miscompile above lived). Measured equal or slightly faster (Q4_K 27.9 → 28.1 GB/s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q4_KDecode(byte* w, byte* act, int blockCount)
     {
         Vector512<float> acc = Vector512<float>.Zero;
@@ -161,6 +164,7 @@ public static unsafe partial class MatMul
     // qh byte l are the top bits of elements l, l + 32, l + 64, l + 96 (bits 0–1, 2–3, 4–5, 6–7). Broadcast to 512
     // bits and shifted by a different count per 256-bit half, each pair lands on bits 4–5 of the right byte.
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q6_KDecode(byte* w, byte* act, int blockCount)
     {
         Vector512<float> acc = Vector512<float>.Zero;
