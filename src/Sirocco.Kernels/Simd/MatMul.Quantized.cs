@@ -111,7 +111,7 @@ public static unsafe partial class MatMul
             }
         }
         // Decode of Q4_K/Q6_K on AVX-512: one row at a time, 64 codes per register, prefetching the weight stream
-        // (MatMul.KQuantDecodeAvx512.cs). From DRAM, 1 thread: Q4_K 26 → 28 GB/s, Q6_K 30 → 38 GB/s. Q5_K stays on
+        // (MatMul.KQuantDecodeAvx512.cs). From DRAM, 1 thread: Q4_K 26 → 29.5 GB/s, Q6_K 30 → 40 GB/s. Q5_K stays on
         // the AVX2 row dots below.
         if (tokenCount == 1 && w.Type is GgmlType.Q4_K or GgmlType.Q6_K && Avx512BW.IsSupported && Avx512Vbmi.IsSupported && Fma.IsSupported)
         {
