@@ -1,6 +1,8 @@
 // MatMul throughput for every quantized weight type, one thread: decode (1 token) on 4096 × 4096 and 14336 × 4096 in
 // GB/s of weight bytes streamed, and prefill (64 tokens) on 4096 × 4096 in GFLOP/s (2·rows·columns·tokens per pass).
 // The baseline column is the per-row dot product loop MatMul used before its tiled kernels (decode, 4096 × 4096).
+// The DRAM columns cycle decode over several copies of a matrix (together 4× the L3 or more), so every pass streams
+// its weights from memory: 14336 × 4096 (an FFN matrix) and 32000 × 4096 (the output head), 1 thread and 2 threads.
 // Usage: matmul [seconds per figure, default 1] [types, comma-separated, default all five].
 
 using System.Diagnostics;
@@ -26,7 +28,8 @@ internal static class MatMulBench
             ? args[1].Split(',').Select(Enum.Parse<GgmlType>).ToArray()
             : [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
         Console.WriteLine($"MatMul, 1 thread, best pass of {seconds:F1} s; decode in GB/s of weight bytes, prefill (64 tokens) in GFLOP/s");
-        Console.WriteLine($"{"type",-5} {"row-dot 4096²",14} {"decode 4096²",13} {"decode 14336x4096",18} {"prefill 64 tok 4096²",21}");
+        Console.WriteLine($"{"type",-5} {"row-dot 4096²",14} {"decode 4096²",13} {"decode 14336x4096",18} {"prefill 64 tok 4096²",21}"
+            + $" {"DRAM 14336x4096",16} {"DRAM 32000x4096",16} {"DRAM 14336 2 thr",17} {"DRAM 32000 2 thr",17}");
         foreach (var type in types)
         {
             using var small = CreateMatrix(type, 4096, 4096);
@@ -35,7 +38,10 @@ internal static class MatMulBench
             double decodeSmall = small.ByteCount / Best(small, 1, seconds) / 1e9;
             double decodeLarge = large.ByteCount / Best(large, 1, seconds) / 1e9;
             double prefill = 2.0 * PrefillChunkRows * 4096 * 64 / Best(small, 64, seconds, PrefillChunkRows) / 1e9;
-            Console.WriteLine($"{type,-5} {baseline,14:F2} {decodeSmall,13:F2} {decodeLarge,18:F2} {prefill,21:F1}");
+            double dramFfn = DramGBs(type, 14336, 4, seconds, 1), dramHead = DramGBs(type, 32000, 2, seconds, 1);
+            double dramFfn2 = DramGBs(type, 14336, 4, seconds, 2), dramHead2 = DramGBs(type, 32000, 2, seconds, 2);
+            Console.WriteLine($"{type,-5} {baseline,14:F2} {decodeSmall,13:F2} {decodeLarge,18:F2} {prefill,21:F1}"
+                + $" {dramFfn,16:F2} {dramHead,16:F2} {dramFfn2,17:F2} {dramHead2,17:F2}");
         }
         return 0;
     }
@@ -70,6 +76,52 @@ internal static class MatMulBench
             best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         return best;
+    }
+
+    /// <summary>Decode GB/s from DRAM: <paramref name="copies"/> matrices of <paramref name="rows"/> × 4096 (at least
+    /// 4× the 32 MiB L3 in all) multiplied in turn, so each pass reads a matrix evicted since its last use; the median
+    /// pass, rows split evenly over <paramref name="threads"/> threads.</summary>
+    private static double DramGBs(GgmlType type, int rows, int copies, double seconds, int threads)
+    {
+        const int columns = 4096;
+        var matrices = Enumerable.Range(0, copies).Select(_ => CreateMatrix(type, rows, columns)).ToArray();
+        try
+        {
+            int actBytes = MatMul.ActivationRowBytes(type, columns);
+            byte[] act = new byte[actBytes];
+            var random = new Random(2);
+            MatMul.QuantizeActivation(type, Enumerable.Range(0, columns).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray(), act);
+            float[] output = new float[rows];
+            var times = new List<double>();
+            long began = Stopwatch.GetTimestamp();
+            int share = (rows / threads + 3) / 4 * 4; // whole 4-row tiles per thread
+            for (int pass = 0; pass < 4 * copies || Stopwatch.GetElapsedTime(began).TotalSeconds < seconds; pass++)
+            {
+                var w = matrices[pass % copies].View;
+                long start = Stopwatch.GetTimestamp();
+                if (threads == 1)
+                {
+                    MatMul.Multiply(w, 0, rows, act, 1, output, rows);
+                }
+                else
+                {
+                    Parallel.For(0, threads, i => MatMul.Multiply(w, i * share, Math.Min(rows, (i + 1) * share), act, 1, output, rows));
+                }
+                if (pass >= 2 * copies) // the first passes run Tier0 code
+                {
+                    times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+                }
+            }
+            times.Sort();
+            return matrices[0].ByteCount / times[times.Count / 2] / 1e9;
+        }
+        finally
+        {
+            foreach (var m in matrices)
+            {
+                m.Dispose();
+            }
+        }
     }
 
     /// <summary>GB/s of the old decode path: one public dot product call per row (reference dots for the K-quants).</summary>
