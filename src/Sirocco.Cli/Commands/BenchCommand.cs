@@ -40,8 +40,7 @@ internal static class BenchCommand
                 throw new CliUsageException($"a prompt of {maxPrompt} plus {decodeTokens} generated tokens exceeds the context of {config.ContextLength}");
             }
             KvCacheType cacheType = model.CacheType(parse);
-            long cacheBytes = KvCacheOptions.BytesPerPosition(config, cacheType) * (Math.Max(maxPrompt, decodeTokens) + 64);
-            using KvCachePool cache = llama.CreateCache(new KvCacheOptions(cacheBytes, 32, cacheType));
+            using KvCachePool cache = llama.CreateCache(KvCacheOptions.ForPositions(config, Math.Max(maxPrompt, decodeTokens) + 16, cacheType));
 
             TextWriter o = Console.Out;
             o.WriteLine($"model      {llama.Weights.SourcePath}: {llama.Weights.Description}");
@@ -101,11 +100,7 @@ internal static class BenchCommand
     {
         using KvSequence sequence = cache.CreateSequence();
         var clock = Stopwatch.StartNew();
-        for (int start = 0; start < prompt.Length; start += llama.MaxBatchTokens)
-        {
-            int count = Math.Min(llama.MaxBatchTokens, prompt.Length - start);
-            llama.Forward([new SequenceInput(sequence, prompt.AsMemory(start, count))]);
-        }
+        llama.Prefill(sequence, prompt);
         double prefill = clock.Elapsed.TotalSeconds;
         int[] token = new int[1];
         clock.Restart();

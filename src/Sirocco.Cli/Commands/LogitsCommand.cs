@@ -22,8 +22,7 @@ internal static class LogitsCommand
             int[] ids = ParseTokens(parse.GetValue(tokens)!);
             using LlamaModel llama = model.Load(parse);
             CheckIds(ids, llama.Config);
-            using KvCachePool pool = llama.CreateCache(new KvCacheOptions(
-                KvCacheOptions.BytesPerPosition(llama.Config, model.CacheType(parse)) * (ids.Length + 32), 32, model.CacheType(parse)));
+            using KvCachePool pool = llama.CreateCache(KvCacheOptions.ForPositions(llama.Config, ids.Length, model.CacheType(parse)));
             using KvSequence sequence = pool.CreateSequence();
             using Stream stdout = Console.OpenStandardOutput();
             using var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
@@ -43,12 +42,8 @@ internal static class LogitsCommand
             json.WriteEndArray();
             json.WriteStartArray("logits");
             int nonFinite = 0;
-            for (int start = 0; start < ids.Length; start += llama.MaxBatchTokens)
+            llama.Prefill(sequence, ids, parse.GetValue(all) ? LogitsWanted.All : LogitsWanted.Last, () =>
             {
-                int count = Math.Min(llama.MaxBatchTokens, ids.Length - start);
-                bool last = start + count == ids.Length;
-                LogitsWanted wanted = parse.GetValue(all) ? LogitsWanted.All : last ? LogitsWanted.Last : LogitsWanted.None;
-                llama.Forward([new SequenceInput(sequence, ids.AsMemory(start, count), wanted)]);
                 for (int row = 0; row < llama.LogitRows; row++)
                 {
                     json.WriteStartArray();
@@ -66,7 +61,7 @@ internal static class LogitsCommand
                     }
                     json.WriteEndArray();
                 }
-            }
+            });
             json.WriteEndArray();
             json.WriteEndObject();
             json.Flush();

@@ -78,7 +78,7 @@ internal static class RunCommand
             }
             KvCacheType cacheType = model.CacheType(parse);
             int positions = Math.Min(llama.Config.ContextLength, ids.Length + limit + 1);
-            using KvCachePool cache = llama.CreateCache(new KvCacheOptions(KvCacheOptions.BytesPerPosition(llama.Config, cacheType) * (positions + 32), 32, cacheType));
+            using KvCachePool cache = llama.CreateCache(KvCacheOptions.ForPositions(llama.Config, positions, cacheType));
             var generator = new TextGenerator(llama, tokenizer, cache);
             var stdout = Console.Out;
             GenerationResult result = generator.Generate(ids, limit, sampling, piece =>

@@ -91,13 +91,8 @@ public sealed class TextGenerator
         using KvSequence sequence = _cache.CreateSequence();
 
         var clock = Stopwatch.StartNew();
-        for (int start = 0; start < promptIds.Length; start += _model.MaxBatchTokens)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int count = Math.Min(_model.MaxBatchTokens, promptIds.Length - start);
-            bool last = start + count == promptIds.Length;
-            _model.Forward([new SequenceInput(sequence, promptIds.AsMemory(start, count), last ? LogitsWanted.Last : LogitsWanted.None)]);
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        _model.Prefill(sequence, promptIds, LogitsWanted.Last, cancellationToken.ThrowIfCancellationRequested);
         TimeSpan prefill = clock.Elapsed;
         clock.Restart();
 

@@ -26,6 +26,11 @@ public enum KvCacheType
 /// <param name="Type">Element type.</param>
 public sealed record KvCacheOptions(long BudgetBytes, int BlockSize = 32, KvCacheType Type = KvCacheType.F16)
 {
+    /// <summary>Options whose budget holds exactly <paramref name="positions"/> positions (rounded up to whole blocks):
+    /// for one-sequence tools such as `sirocco run`, `logits` and `bench`.</summary>
+    public static KvCacheOptions ForPositions(ModelConfig config, int positions, KvCacheType type, int blockSize = 32) =>
+        new(BytesPerPosition(config, type) * ((Math.Max(1, positions) + blockSize - 1) / blockSize * blockSize), blockSize, type);
+
     /// <summary>Bytes one position takes over all layers (keys and values).</summary>
     public static long BytesPerPosition(ModelConfig config, KvCacheType type) =>
         2L * config.LayerCount * config.KvHeadCount * config.HeadDim * (type == KvCacheType.F16 ? 2 : 4);

@@ -164,6 +164,22 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
+    /// <summary>Appends <paramref name="tokens"/> to one sequence in chunks of <see cref="MaxBatchTokens"/>.</summary>
+    /// <param name="logits"><see cref="LogitsWanted.Last"/>: the last chunk leaves the final position's logits;
+    /// <see cref="LogitsWanted.All"/>: every chunk leaves its rows, read them in <paramref name="afterChunk"/>.</param>
+    /// <param name="afterChunk">Called after each chunk's forward pass, while its logits are valid.</param>
+    public void Prefill(KvSequence sequence, ReadOnlyMemory<int> tokens, LogitsWanted logits = LogitsWanted.Last, Action? afterChunk = null)
+    {
+        for (int start = 0; start < tokens.Length; start += MaxBatchTokens)
+        {
+            int count = Math.Min(MaxBatchTokens, tokens.Length - start);
+            bool last = start + count == tokens.Length;
+            LogitsWanted wanted = logits == LogitsWanted.All ? LogitsWanted.All : last ? logits : LogitsWanted.None;
+            Forward([new SequenceInput(sequence, tokens.Slice(start, count), wanted)]);
+            afterChunk?.Invoke();
+        }
+    }
+
     private int Plan(ReadOnlySpan<SequenceInput> inputs)
     {
         int tokens = 0, logitRows = 0;
@@ -212,18 +228,11 @@ public sealed class LlamaModel : IDisposable
             }
             tokens += count;
         }
-        // Reserve cache blocks for everyone before touching anything, so a full pool fails the call cleanly.
-        int reserved = 0;
-        try
+        // Reserve cache blocks for everyone before touching anything, so a full pool fails the call cleanly (blocks
+        // already reserved for earlier inputs stay with their sequences and serve their next step).
+        foreach (SequenceInput input in inputs)
         {
-            for (; reserved < inputs.Length; reserved++)
-            {
-                inputs[reserved].Cache.Reserve(inputs[reserved].Cache.Length + inputs[reserved].Tokens.Length);
-            }
-        }
-        catch (KvCacheFullException)
-        {
-            throw; // blocks already reserved stay with their sequences (they are reused by the next step)
+            input.Cache.Reserve(input.Cache.Length + input.Tokens.Length);
         }
         _logitRows = logitRows;
         if ((long)logitRows * Config.VocabSize > _logits.Length)
