@@ -29,6 +29,7 @@ public static class RunRequestParser
         ArgumentNullException.ThrowIfNull(model);
         using var document = ParseJson(body);
         var root = document.RootElement;
+        CheckStrings(root, "");
         if (root.ValueKind != JsonValueKind.Object)
         {
             throw ApiException.BadInput($"/: the body must be a JSON object with `prompt` or `messages`, found {JsonText.Describe(root)}", "/");
@@ -60,6 +61,10 @@ public static class RunRequestParser
         {
             throw ApiException.BadInput("/: the body is empty; send a JSON object with `prompt` or `messages`", "/");
         }
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            throw ApiException.BadInput("/: the body is not valid JSON: it is not valid UTF-8", "/");
+        }
         try
         {
             return JsonDocument.Parse(body.ToArray(), s_jsonOptions);
@@ -67,6 +72,39 @@ public static class RunRequestParser
         catch (JsonException e)
         {
             throw ApiException.BadInput($"/: the body is not valid JSON: {e.Message}", "/");
+        }
+    }
+
+    /// <summary>Refuses strings (and property names) that JSON allows but .NET strings cannot carry faithfully: a
+    /// lone surrogate escape such as <c>\ud800</c>.</summary>
+    private static void CheckStrings(JsonElement value, string pointer)
+    {
+        try
+        {
+            switch (value.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = value.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    int index = 0;
+                    foreach (var item in value.EnumerateArray())
+                    {
+                        CheckStrings(item, JsonText.Child(pointer, index++));
+                    }
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in value.EnumerateObject())
+                    {
+                        CheckStrings(property.Value, JsonText.Child(pointer, property.Name));
+                    }
+                    break;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            string at = JsonText.Display(pointer);
+            throw ApiException.BadInput($"{at}: a string holds an unpaired surrogate escape (\\uD800–\\uDFFF), which is not text", at);
         }
     }
 
