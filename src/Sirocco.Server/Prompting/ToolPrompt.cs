@@ -90,7 +90,8 @@ public static class ToolPrompt
 
     /// <summary>Finds tool calls in generated text.</summary>
     /// <remarks>Looks at each <c>{</c> or <c>[</c> in turn (at most 64) for a JSON value that is a call, or an array
-    /// of calls, naming one of <paramref name="tools"/>. A call is TGI's <c>{"function": {"_name": name, …arguments}}</c>,
+    /// of calls, naming one of <paramref name="tools"/>; the first value found wins, and the inside of a value that is
+    /// not a call is skipped. A call is TGI's <c>{"function": {"_name": name, …arguments}}</c>,
     /// OpenAI's <c>{"function": {"name": name, "arguments": {…} or "…json…"}}</c>, or Workers AI's
     /// <c>{"name": name, "arguments": {…}}</c> (<c>"parameters"</c> is accepted for <c>"arguments"</c>). A
     /// <c>notify_error</c> call, an unknown name, or no JSON at all gives an empty list: the text is then the answer.</remarks>
@@ -113,9 +114,9 @@ public static class ToolPrompt
             }
             candidates++;
             JsonDocument document;
+            var reader = new Utf8JsonReader(utf8.AsSpan(start), new JsonReaderOptions { AllowMultipleValues = true });
             try
             {
-                var reader = new Utf8JsonReader(utf8.AsSpan(start), new JsonReaderOptions { AllowMultipleValues = true });
                 document = JsonDocument.ParseValue(ref reader);
             }
             catch (JsonException)
@@ -129,6 +130,7 @@ public static class ToolPrompt
                     return calls;
                 }
             }
+            start += (int)reader.BytesConsumed - 1; // a JSON value that is not a call: its insides are not looked at either
         }
         return [];
     }
