@@ -90,7 +90,7 @@ public static class ToolPrompt
 
     /// <summary>Finds tool calls in generated text.</summary>
     /// <remarks>Looks at each <c>{</c> or <c>[</c> in turn (at most 64) for a JSON value that is a call, or an array
-    /// of calls, naming one of <paramref name="tools"/>; the first value found wins, and the inside of a value that is
+    /// of calls, naming one of <paramref name="tools"/>; the first call found wins, and the inside of a value that is
     /// not a call is skipped. A call is TGI's <c>{"function": {"_name": name, …arguments}}</c>,
     /// OpenAI's <c>{"function": {"name": name, "arguments": {…} or "…json…"}}</c>, or Workers AI's
     /// <c>{"name": name, "arguments": {…}}</c> (<c>"parameters"</c> is accepted for <c>"arguments"</c>). A

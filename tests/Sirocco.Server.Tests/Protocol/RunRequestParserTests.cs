@@ -55,6 +55,12 @@ public sealed class RunRequestParserTests
     }
 
     [Fact]
+    public void MalformedJson_SaysWhereFromTheJsonReader()
+    {
+        Assert.Equal("/: the body is not valid JSON: 'p' is an invalid start of a value. LineNumber: 0 | BytePositionInLine: 0.", Bad("prompt=hi").Message);
+    }
+
+    [Fact]
     public void DuplicateKeys_AreMalformed()
     {
         Assert.StartsWith("/: the body is not valid JSON: ", Bad("""{"prompt":"a","prompt":"b"}""").Message);
