@@ -462,6 +462,20 @@ public sealed class RunRequestParserTests
         Assert.Equal(2, Parse(body.Replace("CHOICE", "null")).Tools!.Count);
     }
 
+    [Fact]
+    public void ParsingFromManyThreads_SharesTheCatalogSafely()
+    {
+        var fresh = ModelCatalog.Load(4096); // nothing validated with it yet
+        Parallel.For(0, 256, i =>
+        {
+            var model = fresh.Models[i % 2];
+            var request = RunRequestParser.Parse(Encoding.UTF8.GetBytes($$"""{"messages": [{"role": "user", "content": "m{{i}}"}], "temperature": 1, "top_k": {{i % 50 + 1}}}"""), model);
+            Assert.Equal(i % 50 + 1, request.TopK);
+            Assert.Throws<ApiException>(() => RunRequestParser.Parse("""{"prompt": "x", "temperature": 9}"""u8, model));
+            Assert.NotNull(model.Entry["id"]);
+        });
+    }
+
     // ---- model lookup ----
 
     [Fact]
