@@ -1,6 +1,14 @@
-// `sirocco serve`: will start the HTTP server. The server lands with issue 4; until then it says so plainly.
+// `sirocco serve --model PATH`: loads the model and runs the Workers AI- and OpenAI-compatible HTTP server until
+// Ctrl+C or SIGTERM (which finish or cancel the requests in flight). Options map onto ServerOptions one to one.
 
 using System.CommandLine;
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Sirocco.Engine.Model;
+using Sirocco.Engine.Tokenization;
+using Sirocco.Server;
+using Sirocco.Server.Auth;
+using Sirocco.Server.Hosting;
 
 namespace Sirocco.Cli.Commands;
 
@@ -8,16 +16,84 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "GGUF file or Hugging Face-style model directory" };
-        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8787 };
-        var command = new Command("serve", "Start the Workers AI-compatible HTTP server (not yet available)") { model, host, port };
-        command.SetAction(_ =>
+        var model = new ModelArguments();
+        var defaults = new ServerOptions();
+        var host = new Option<string>("--host") { Description = "Address to listen on (an IP address or localhost)", DefaultValueFactory = _ => defaults.Host };
+        var port = new Option<int>("--port", "-p") { Description = "Port to listen on", DefaultValueFactory = _ => defaults.Port };
+        var maxActive = new Option<int>("--max-active") { Description = "Requests generating at once (continuous batching)", DefaultValueFactory = _ => defaults.MaxActiveSequences };
+        var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait; beyond that, 429 with Retry-After", DefaultValueFactory = _ => defaults.MaxQueuedRequests };
+        var context = new Option<int?>("--context") { Description = "Context window of @cf/mistral/mistral-7b-instruct-v0.2-lora in tokens (default: the model's)" };
+        var kvCache = new Option<int?>("--kv-cache-mib") { Description = "KV cache budget shared by running requests, MiB (default: one full context window)" };
+        var tokensFile = new Option<string?>("--tokens-file") { Description = $"File of `ACCOUNT_ID TOKEN` lines; with it (or {ApiTokens.EnvironmentVariable}) every API call needs a Bearer token" };
+        var allowOpen = new Option<bool>("--allow-unauthenticated") { Description = "Listen on a non-loopback address without tokens" };
+        var padding = new Option<int>("--sse-padding") { Description = "Longest random `p` padding on streamed events (0: none)", DefaultValueFactory = _ => defaults.SsePaddingMaxLength };
+        var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may finish after Ctrl+C or SIGTERM", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
+        var command = new Command("serve", "Start the Workers AI- and OpenAI-compatible HTTP server")
         {
-            Console.Error.WriteLine("sirocco serve: the HTTP server is not implemented yet in this build. " +
-                "Available now: `sirocco tokenize`, `sirocco synth`, `sirocco inspect`. See README.md.");
-            return 2;
-        });
+            host, port, maxActive, maxQueue, context, kvCache, tokensFile, allowOpen, padding, grace,
+        };
+        model.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CliErrors.RunAsync("serve", async () =>
+        {
+            double graceSeconds = parse.GetValue(grace);
+            if (!(graceSeconds >= 0 && graceSeconds <= 3600))
+            {
+                throw new CliUsageException($"--shutdown-grace {graceSeconds}: use 0 … 3600 seconds");
+            }
+            IReadOnlyList<ApiToken> tokens;
+            try
+            {
+                tokens = ApiTokens.Load(parse.GetValue(tokensFile), Environment.GetEnvironmentVariable(ApiTokens.EnvironmentVariable));
+            }
+            catch (FormatException e)
+            {
+                throw new CliUsageException(e.Message);
+            }
+            var options = new ServerOptions
+            {
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                MaxActiveSequences = parse.GetValue(maxActive),
+                MaxQueuedRequests = parse.GetValue(maxQueue),
+                LoraContextWindow = parse.GetValue(context),
+                KvCacheBytes = parse.GetValue(kvCache) is int mib ? (long)mib << 20 : null,
+                Tokens = tokens,
+                AllowUnauthenticatedRemote = parse.GetValue(allowOpen),
+                SsePaddingMaxLength = parse.GetValue(padding),
+                ShutdownGrace = TimeSpan.FromSeconds(graceSeconds),
+            };
+            IReadOnlyList<string> problems = options.Validate();
+            if (problems.Count > 0)
+            {
+                throw new CliUsageException(string.Join("; ", problems));
+            }
+            if (options.Port == 0)
+            {
+                throw new CliUsageException("--port 0: give a port to listen on");
+            }
+            KvCacheType cacheType = model.CacheType(parse);
+            string modelPath = parse.GetValue(model.Model)!;
+            var clock = Stopwatch.StartNew();
+            Tokenizer tokenizer = TokenizerLoader.Load(modelPath);
+            LlamaModel llama = model.Load(parse);
+            Console.Error.WriteLine($"sirocco serve: loaded {modelPath} ({llama.Weights.Description}) in {clock.Elapsed.TotalSeconds:0.0} s");
+            using var modelHost = new ModelHost(llama, tokenizer, options, Path.GetFileName(modelPath.TrimEnd('/')), cacheType);
+            WebApplication app;
+            try
+            {
+                app = SiroccoServer.Build(options, modelHost);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliUsageException(e.Message);
+            }
+            await using (app)
+            {
+                await app.StartAsync(cancellationToken);
+                await app.WaitForShutdownAsync(cancellationToken);
+            }
+            return 0;
+        }));
         return command;
     }
 }

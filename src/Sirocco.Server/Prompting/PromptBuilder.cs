@@ -66,8 +66,10 @@ public static class PromptBuilder
     /// <summary>Checks a prompt of <paramref name="promptTokenCount"/> ids plus <paramref name="maxTokens"/> new ones
     /// against the model's limits: the input limit (@hf: 3072), then prompt + max_tokens against the context window
     /// (@hf: max_total_tokens 4096; LoRA model: the configured window).</summary>
+    /// <param name="contextLength">The loaded model's context length, which caps the catalog's window (a model file
+    /// with a shorter context than the catalog entry assumes).</param>
     /// <exception cref="ApiException">400 / 5021 when they do not fit, in Workers AI's wording.</exception>
-    public static void EnsureFits(CatalogModel model, int promptTokenCount, int maxTokens)
+    public static void EnsureFits(CatalogModel model, int promptTokenCount, int maxTokens, int contextLength = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(model);
         var limits = model.Limits;
@@ -76,12 +78,20 @@ public static class PromptBuilder
             throw new ApiException(ErrorCodes.ContextWindowExceeded, 400,
                 $"The input has {promptTokenCount} tokens, more than this model's input limit ({maxInput} tokens).");
         }
-        int window = Math.Min(limits.ContextWindow, limits.MaxTotalTokens ?? int.MaxValue);
+        int window = Window(model, contextLength);
         long total = (long)promptTokenCount + maxTokens;
         if (total > window)
         {
-            throw ApiException.ContextWindowExceeded(total, window);
+            throw ApiException.ContextWindowExceeded(promptTokenCount, maxTokens, window);
         }
+    }
+
+    /// <summary>Tokens a request may use in all (input + max_tokens): the catalog's context window and total-token
+    /// limit, capped by <paramref name="contextLength"/>.</summary>
+    public static int Window(CatalogModel model, int contextLength = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Math.Min(Math.Min(model.Limits.ContextWindow, model.Limits.MaxTotalTokens ?? int.MaxValue), contextLength);
     }
 
     private static IReadOnlyList<RunMessage> Messages(RunRequest request) =>

@@ -40,6 +40,9 @@ public sealed class ApiException : Exception
     /// <c>errors[].source.pointer</c>, a field the Cloudflare SDKs type.</summary>
     public string? Pointer { get; }
 
+    /// <summary>For 429 and 503: how long the client should wait (sent as Retry-After and retry-after-ms).</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>400 / 5006: the body is malformed or breaks the model's input schema.</summary>
     public static ApiException BadInput(string message, string? pointer = null) => new(ErrorCodes.BadInput, 400, message, pointer);
 
@@ -48,10 +51,11 @@ public sealed class ApiException : Exception
         new(ErrorCodes.NoSuchModel, 400, $"No such model {model} or task");
 
     /// <summary>400 / 5021: prompt tokens plus <c>max_tokens</c> do not fit the model's context window. The wording is
-    /// Workers AI's.</summary>
-    public static ApiException ContextWindowExceeded(long estimatedTokens, int contextWindow) =>
+    /// Workers AI's, with the sum broken down so the client sees both numbers.</summary>
+    public static ApiException ContextWindowExceeded(int promptTokens, int maxTokens, int contextWindow) =>
         new(ErrorCodes.ContextWindowExceeded, 400,
-            $"The estimated number of input and maximum output tokens ({estimatedTokens}) exceeded this model context window limit ({contextWindow}).");
+            $"The estimated number of input and maximum output tokens ({promptTokens} + {maxTokens} = {(long)promptTokens + maxTokens}) " +
+            $"exceeded this model context window limit ({contextWindow}).");
 
     /// <summary>405 / 5005: a <c>lora</c> for a model that cannot take one.</summary>
     public static ApiException LoraUnsupported(string model) =>

@@ -1,0 +1,108 @@
+// Starts the real server (Kestrel on 127.0.0.1, a free port) over a tiny generated model — the Mistral architecture
+// and the real tokenizer with seeded random weights and an 8192-token context — so tests speak HTTP to it as clients
+// do. Each test gets its own server with its own options; the model file is written once per test run.
+
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Sirocco.Engine.Generation;
+using Sirocco.Engine.Model;
+using Sirocco.Engine.Sampling;
+using Sirocco.Engine.Synthesis;
+using Sirocco.Engine.Tokenization;
+using Sirocco.Server.Hosting;
+
+namespace Sirocco.Server.Tests.Http;
+
+internal sealed class TestServer : IAsyncDisposable
+{
+    public const ulong Seed = 11;
+
+    /// <summary>The tiny preset with the real vocabulary and an 8192-token context (so the @hf model's 4096-token
+    /// window and a LoRA window set by the test both fit).</summary>
+    public static ModelConfig Config { get; } = SyntheticPresets.Tiny with { ContextLength = 8192 };
+
+    private static readonly Lazy<TempDir> s_dir = new(() => new TempDir());
+    private static readonly Lazy<string> s_model = new(() =>
+    {
+        string path = s_dir.Value.File("tiny-q8_0.gguf");
+        SyntheticModelWriter.WriteGguf(path, Config, ModelFileType.Q8_0, SyntheticTokenizers.Mistral(), Seed);
+        return path;
+    });
+    private static readonly Lazy<Tokenizer> s_tokenizer = new(() => TokenizerLoader.Load(s_model.Value));
+
+    public static Tokenizer Tokenizer => s_tokenizer.Value;
+
+    public static string ModelPath => s_model.Value;
+
+    private TestServer(WebApplication app, ModelHost host, Uri address, ConcurrentQueue<string> log)
+    {
+        App = app;
+        Host = host;
+        Address = address;
+        Log = log;
+        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public WebApplication App { get; }
+
+    public ModelHost Host { get; }
+
+    public Uri Address { get; }
+
+    public HttpClient Client { get; }
+
+    /// <summary>Log lines the server wrote ("Category: message").</summary>
+    public ConcurrentQueue<string> Log { get; }
+
+    /// <summary>Starts a server with <paramref name="options"/> (host and port are forced to 127.0.0.1:0).</summary>
+    public static async Task<TestServer> StartAsync(ServerOptions? options = null)
+    {
+        options = (options ?? new ServerOptions { SsePaddingMaxLength = 0 }) with { Host = "127.0.0.1", Port = 0 };
+        var model = new LlamaModel(WeightLoader.Load(ModelPath), threads: 2, maxBatchTokens: 128);
+        var host = new ModelHost(model, Tokenizer, options, "tiny-q8_0.gguf", KvCacheType.F32);
+        var log = new ConcurrentQueue<string>();
+        WebApplication app = SiroccoServer.Build(options, host, logging => logging.AddProvider(new QueueLoggerProvider(log)));
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new TestServer(app, host, new Uri(address + "/"), log);
+    }
+
+    /// <summary>What the engine alone generates for <paramref name="promptIds"/> (a reference for HTTP answers).</summary>
+    public static GenerationResult Reference(int[] promptIds, int maxTokens, SamplingOptions sampling, Action<string>? onText = null)
+    {
+        using var model = new LlamaModel(WeightLoader.Load(ModelPath), threads: 2, maxBatchTokens: 128);
+        using KvCachePool cache = model.CreateCache(KvCacheOptions.ForPositions(model.Config, promptIds.Length + maxTokens + 1, KvCacheType.F32));
+        return new TextGenerator(model, Tokenizer, cache).Generate(promptIds, maxTokens, sampling, onText);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        Host.Dispose();
+    }
+
+    private sealed class QueueLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new QueueLogger(categoryName, lines);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class QueueLogger(string category, ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue($"{category}: {formatter(state, exception)}");
+    }
+}
