@@ -91,6 +91,15 @@ public sealed partial class GenerationScheduler
             {
                 return false;
             }
+            if (head.IsCanceled)
+            {
+                // Its token fired but the callback has not run yet (CancelAsync): never admit it.
+                if (Dequeue(head))
+                {
+                    PublishCancellation(head);
+                }
+                continue;
+            }
             int positions = head.Prompt.Length + head.Limit;
             if (_cache.BlocksFor(positions) > _cache.AvailableBlocks)
             {
@@ -107,6 +116,16 @@ public sealed partial class GenerationScheduler
             {
                 cache.Dispose(); // someone else took blocks between the check and the reservation
                 return true;
+            }
+            catch (Exception e)
+            {
+                // Not a matter of waiting (a disposed pool, out of memory): fail this request rather than retry forever.
+                cache.Dispose();
+                if (Dequeue(head))
+                {
+                    PublishFailure(head, e);
+                }
+                continue;
             }
             bool admitted;
             lock (_lock)
@@ -132,9 +151,38 @@ public sealed partial class GenerationScheduler
         return false;
     }
 
+    /// <summary>Takes <paramref name="sequence"/> out of the queue if it is still there; false when its cancellation
+    /// callback got there first.</summary>
+    private bool Dequeue(ScheduledSequence sequence)
+    {
+        CancellationTokenRegistration registration;
+        lock (_lock)
+        {
+            if (sequence.Phase != SequencePhase.Queued)
+            {
+                return false;
+            }
+            _queue.Remove(sequence.Node!);
+            sequence.Node = null;
+            sequence.Phase = SequencePhase.Done;
+            registration = sequence.Registration;
+            sequence.Registration = default;
+        }
+        registration.Unregister();
+        return true;
+    }
+
     /// <summary>Builds one batch, runs it, and hands each logits row to its sequence.</summary>
     private void Step()
     {
+        // Admission may have taken a while (new blocks are zeroed): drop what was canceled meanwhile, so only a
+        // cancellation that fires while the forward pass runs lets a request take part in one more step.
+        DropCanceled();
+        if (_active.Count == 0)
+        {
+            return;
+        }
+
         // The batch: every decoding sequence's last token, then prompt chunks in admission order while the budget
         // lasts. A chunk that does not end its prompt asks for no logits.
         int budget = _stepTokens, count = 0, prefillTokens = 0, decodeTokens = 0;
@@ -199,7 +247,7 @@ public sealed partial class GenerationScheduler
                 continue;
             }
             int logitsRow = row++;
-            if (sequence.CancelRequested)
+            if (sequence.IsCanceled)
             {
                 continue; // dropped before the next step; no point sampling for it
             }
@@ -279,7 +327,7 @@ public sealed partial class GenerationScheduler
         for (int i = _active.Count - 1; i >= 0; i--)
         {
             ScheduledSequence sequence = _active[i];
-            if (sequence.CancelRequested)
+            if (sequence.IsCanceled)
             {
                 _active.RemoveAt(i);
                 Retire(sequence);
@@ -292,27 +340,17 @@ public sealed partial class GenerationScheduler
     /// is flagged and dropped by <see cref="DropCanceled"/> right after.</summary>
     private void CancelEverything()
     {
-        List<ScheduledSequence> dequeued;
+        ScheduledSequence[] dequeued;
         lock (_lock)
         {
             dequeued = [.. _queue];
-            _queue.Clear();
-            foreach (ScheduledSequence sequence in dequeued)
-            {
-                sequence.Node = null;
-                sequence.Phase = SequencePhase.Done;
-            }
         }
         foreach (ScheduledSequence sequence in dequeued)
         {
-            CancellationTokenRegistration registration;
-            lock (_lock)
+            if (Dequeue(sequence))
             {
-                registration = sequence.Registration;
-                sequence.Registration = default;
+                PublishCancellation(sequence);
             }
-            registration.Unregister();
-            PublishCancellation(sequence);
         }
         foreach (ScheduledSequence sequence in _active)
         {

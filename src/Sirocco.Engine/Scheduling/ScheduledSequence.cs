@@ -101,6 +101,10 @@ internal sealed class ScheduledSequence
         set => Volatile.Write(ref _cancelRequested, value);
     }
 
+    /// <summary>True once the caller's token fired or <see cref="CancelRequested"/> was set. The token is read directly
+    /// so a cancellation counts from the moment it fires, even while its callback waits for a thread (CancelAsync).</summary>
+    public bool IsCanceled => CancelRequested || CancellationToken.IsCancellationRequested;
+
     /// <summary>The KV sequence with prompt + limit positions reserved, from admission until done (engine thread).</summary>
     public KvSequence? Cache { get; set; }
 

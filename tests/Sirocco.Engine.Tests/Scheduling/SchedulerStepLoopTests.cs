@@ -95,9 +95,8 @@ public class SchedulerStepLoopTests
     }
 
     [Fact]
-    public async Task ManyRequests_WithRandomCancellations_AllFinish_NoBlocksLeak()
+    public async Task ManyRequests_FromSeveralThreads_WithRandomCancellations_AllFinish_NoBlocksLeak()
     {
-        var random = new Random(5);
         var runner = new FakeStepRunner(maxBatchTokens: 32)
         {
             NextToken = (first, length) => (first + length) % 23 == 0 ? Eos : 1000 + length,
@@ -107,34 +106,80 @@ public class SchedulerStepLoopTests
         using KvCachePool pool = SchedulerTestData.Pool(positions: 160);
         using var scheduler = new GenerationScheduler(runner, SchedulerTestData.Tokenizer, pool,
             new SchedulerOptions { MaxActiveSequences = 4, MaxQueuedRequests = 100, MaxStepTokens = 16 });
-        var tasks = new List<Task<GenerationOutcome>>();
-        var sources = new List<CancellationTokenSource>();
-        for (int i = 0; i < 60; i++)
+        const int Threads = 4, PerThread = 15;
+        var tasks = new Task<GenerationOutcome>[Threads * PerThread];
+        var sources = new CancellationTokenSource[tasks.Length];
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(async () =>
         {
-            int[] prompt = [.. Enumerable.Range(0, random.Next(1, 40)).Select(_ => random.Next(3, 32000))];
-            var cts = new CancellationTokenSource();
-            sources.Add(cts);
-            if (random.Next(4) == 0)
+            var random = new Random(5 + t);
+            for (int j = 0; j < PerThread; j++)
             {
-                cts.CancelAfter(random.Next(0, 30));
+                int i = t * PerThread + j;
+                int[] prompt = [.. Enumerable.Range(0, random.Next(1, 40)).Select(_ => random.Next(3, 32000))];
+                sources[i] = new CancellationTokenSource();
+                switch (random.Next(6))
+                {
+                    case 0:
+                        sources[i].CancelAfter(random.Next(0, 30));
+                        break;
+                    case 1:
+                        int delay = random.Next(0, 30);
+                        CancellationTokenSource source = sources[i];
+                        _ = Task.Run(async () =>
+                        {
+                            await Task.Delay(delay);
+                            await source.CancelAsync(); // callbacks run later, on the thread pool
+                        });
+                        break;
+                }
+                tasks[i] = scheduler.Submit(new GenerationRequest(prompt, random.Next(0, 40), SamplingOptions.Greedy), sources[i].Token).Completion;
+                if (random.Next(3) == 0)
+                {
+                    await Task.Delay(1);
+                }
             }
-            tasks.Add(scheduler.Submit(new GenerationRequest(prompt, random.Next(0, 40), SamplingOptions.Greedy), cts.Token).Completion);
-            if (random.Next(3) == 0)
-            {
-                await Task.Delay(1);
-            }
-        }
+        })));
         await Task.WhenAll(tasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(15));
         Assert.All(tasks, t => Assert.True(t.IsCompletedSuccessfully || t.IsCanceled, t.Exception?.ToString()));
         SchedulerStats stats = scheduler.Stats;
-        Assert.Equal(60, stats.CompletedRequests + stats.CanceledRequests);
+        Assert.Equal(tasks.Length, stats.CompletedRequests + stats.CanceledRequests);
         Assert.Equal(0, stats.FailedRequests);
+        Assert.True(stats.MaxSequencesPerStep > 1);
         Assert.Equal(0, scheduler.ActiveCount);
         Assert.Equal(0, scheduler.QueuedCount);
         Assert.Equal(0, pool.UsedBlocks);
         foreach (var cts in sources)
         {
             cts.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Adapter_ReachesTheForwardPass_WithItsSequence()
+    {
+        var recorder = new RecordingStepRunner(new FakeStepRunner());
+        using KvCachePool pool = SchedulerTestData.Pool();
+        using var scheduler = new GenerationScheduler(recorder, SchedulerTestData.Tokenizer, pool, new SchedulerOptions());
+        var adapter = new NoAdapter();
+        int[] prompt = [1, 42, 43];
+        await scheduler.Submit(new GenerationRequest(prompt, 3, SamplingOptions.Greedy, adapter)).Completion.Within();
+        await scheduler.Submit(new GenerationRequest([1, 44], 3, SamplingOptions.Greedy)).Completion.Within();
+        KvSequence? cache = recorder.CacheOf(prompt);
+        Assert.All(recorder.Steps, s =>
+        {
+            for (int i = 0; i < s.Caches.Length; i++)
+            {
+                Assert.Same(ReferenceEquals(s.Caches[i], cache) ? adapter : null, s.Adapters[i]);
+            }
+        });
+    }
+
+    private sealed class NoAdapter : IProjectionAdapter
+    {
+        public bool Targets(int layer, LlamaTensorRole role) => false;
+
+        public void AddDelta(int layer, LlamaTensorRole role, ReadOnlySpan<float> input, Span<float> output)
+        {
         }
     }
 }

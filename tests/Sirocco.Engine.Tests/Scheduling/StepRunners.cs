@@ -16,7 +16,8 @@ namespace Sirocco.Engine.Tests.Scheduling;
 /// <param name="Starts">Each input's cache length before the step (its first token's position).</param>
 /// <param name="Tokens">Each input's token ids.</param>
 /// <param name="Logits">What each input asked for.</param>
-internal sealed record StepRecord(int Index, KvSequence[] Caches, int[] Starts, int[][] Tokens, LogitsWanted[] Logits)
+/// <param name="Adapters">Each input's adapter.</param>
+internal sealed record StepRecord(int Index, KvSequence[] Caches, int[] Starts, int[][] Tokens, LogitsWanted[] Logits, IProjectionAdapter?[] Adapters)
 {
     public int TokenCount => Tokens.Sum(t => t.Length);
 
@@ -78,17 +79,19 @@ internal sealed class RecordingStepRunner(IStepRunner inner) : IStepRunner
         var starts = new int[inputs.Length];
         var tokens = new int[inputs.Length][];
         var logits = new LogitsWanted[inputs.Length];
+        var adapters = new IProjectionAdapter?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++)
         {
             caches[i] = inputs[i].Cache;
             starts[i] = inputs[i].Cache.Length;
             tokens[i] = inputs[i].Tokens.ToArray();
             logits[i] = inputs[i].Logits;
+            adapters[i] = inputs[i].Adapter;
         }
         StepRecord record;
         lock (_lock)
         {
-            record = new StepRecord(_steps.Count, caches, starts, tokens, logits);
+            record = new StepRecord(_steps.Count, caches, starts, tokens, logits, adapters);
             _steps.Add(record);
         }
         BeforeForward?.Invoke(record);
