@@ -109,6 +109,7 @@ public class SchedulerStepLoopTests
         const int Threads = 4, PerThread = 15;
         var tasks = new Task<GenerationOutcome>[Threads * PerThread];
         var sources = new CancellationTokenSource[tasks.Length];
+        var cancels = new Task[tasks.Length];
         await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(async () =>
         {
             var random = new Random(5 + t);
@@ -117,6 +118,7 @@ public class SchedulerStepLoopTests
                 int i = t * PerThread + j;
                 int[] prompt = [.. Enumerable.Range(0, random.Next(1, 40)).Select(_ => random.Next(3, 32000))];
                 sources[i] = new CancellationTokenSource();
+                cancels[i] = Task.CompletedTask;
                 switch (random.Next(6))
                 {
                     case 0:
@@ -125,7 +127,7 @@ public class SchedulerStepLoopTests
                     case 1:
                         int delay = random.Next(0, 30);
                         CancellationTokenSource source = sources[i];
-                        _ = Task.Run(async () =>
+                        cancels[i] = Task.Run(async () =>
                         {
                             await Task.Delay(delay);
                             await source.CancelAsync(); // callbacks run later, on the thread pool
@@ -148,6 +150,7 @@ public class SchedulerStepLoopTests
         Assert.Equal(0, scheduler.ActiveCount);
         Assert.Equal(0, scheduler.QueuedCount);
         Assert.Equal(0, pool.UsedBlocks);
+        await Task.WhenAll(cancels);
         foreach (var cts in sources)
         {
             cts.Dispose();
