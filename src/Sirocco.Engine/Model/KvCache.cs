@@ -98,6 +98,23 @@ public sealed class KvCachePool : IDisposable
         }
     }
 
+    /// <summary>Blocks that can still be handed out: free blocks kept for reuse plus those the budget has yet to
+    /// allocate (<see cref="MaxBlocks"/> − <see cref="UsedBlocks"/>). The scheduler admits a request only when its
+    /// reservation fits here.</summary>
+    public int AvailableBlocks
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return MaxBlocks - (_all.Count - _free.Count);
+            }
+        }
+    }
+
+    /// <summary>Blocks that <paramref name="positions"/> positions take (rounded up to whole blocks).</summary>
+    public int BlocksFor(long positions) => (int)Math.Min(int.MaxValue, (Math.Max(0, positions) + BlockSize - 1) / BlockSize);
+
     /// <summary>Bytes allocated from the system so far (blocks are kept for reuse once allocated).</summary>
     public long AllocatedBytes
     {
