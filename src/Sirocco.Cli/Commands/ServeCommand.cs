@@ -4,6 +4,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
 using Sirocco.Engine.Model;
 using Sirocco.Engine.Tokenization;
 using Sirocco.Server;

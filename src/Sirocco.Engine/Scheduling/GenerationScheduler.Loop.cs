@@ -283,8 +283,11 @@ public sealed partial class GenerationScheduler
         }
         sequence.History.Accept(token);
         sequence.Tokens.Add(token);
-        Emit(sequence, sequence.Detokenizer.Push(token));
-        if (sequence.Tokens.Count >= sequence.Limit)
+        if (Emit(sequence, sequence.Detokenizer.Push(token)))
+        {
+            Finish(sequence, FinishReason.Stop);
+        }
+        else if (sequence.Tokens.Count >= sequence.Limit)
         {
             Finish(sequence, FinishReason.Length);
         }
@@ -295,18 +298,79 @@ public sealed partial class GenerationScheduler
         return 1;
     }
 
-    private static void Emit(ScheduledSequence sequence, string piece)
+    /// <summary>Passes detokenized text on, through the stop-sequence filter when the request has stop sequences.
+    /// Returns true when a stop sequence has appeared (the text before it is released, the rest never is).</summary>
+    private static bool Emit(ScheduledSequence sequence, string piece)
     {
-        if (piece.Length > 0)
+        if (sequence.StopHit || piece.Length == 0)
         {
-            sequence.Text.Append(piece);
-            sequence.Output.Writer.TryWrite(piece); // unbounded: always accepted until completed
+            return sequence.StopHit;
+        }
+        if (sequence.StopSequences.Length == 0)
+        {
+            Release(sequence, piece);
+            return false;
+        }
+        sequence.Pending.Append(piece);
+        string pending = sequence.Pending.ToString();
+        int cut = -1;
+        foreach (string stop in sequence.StopSequences)
+        {
+            int at = pending.IndexOf(stop, StringComparison.Ordinal);
+            if (at >= 0 && (cut < 0 || at < cut))
+            {
+                cut = at;
+            }
+        }
+        if (cut >= 0)
+        {
+            Release(sequence, pending[..cut]);
+            sequence.Pending.Clear();
+            sequence.StopHit = true;
+            return true;
+        }
+        // Hold back the longest tail that is the beginning of some stop sequence; release the rest.
+        int keep = 0;
+        foreach (string stop in sequence.StopSequences)
+        {
+            for (int length = Math.Min(stop.Length - 1, pending.Length); length > keep; length--)
+            {
+                if (pending.AsSpan(pending.Length - length).SequenceEqual(stop.AsSpan(0, length)))
+                {
+                    keep = length;
+                    break;
+                }
+            }
+        }
+        Release(sequence, pending[..^keep]);
+        sequence.Pending.Remove(0, pending.Length - keep);
+        return false;
+    }
+
+    private static void Release(ScheduledSequence sequence, string text)
+    {
+        if (text.Length > 0)
+        {
+            sequence.Text.Append(text);
+            sequence.Output.Writer.TryWrite(text); // unbounded: always accepted until completed
         }
     }
 
     private void Finish(ScheduledSequence sequence, FinishReason finish)
     {
-        Emit(sequence, sequence.Detokenizer.Flush());
+        if (!sequence.StopHit)
+        {
+            if (Emit(sequence, sequence.Detokenizer.Flush()))
+            {
+                finish = FinishReason.Stop;
+            }
+            else
+            {
+                // The output ended: what was held back as a possible stop-sequence start is plain text after all.
+                Release(sequence, sequence.Pending.ToString());
+                sequence.Pending.Clear();
+            }
+        }
         Retire(sequence);
         PublishOutcome(sequence, finish);
     }

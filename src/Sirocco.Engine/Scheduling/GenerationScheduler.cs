@@ -249,6 +249,17 @@ public sealed partial class GenerationScheduler : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.PromptIds, nameof(request));
         ArgumentNullException.ThrowIfNull(request.Sampling, nameof(request));
+        if (request.StopSequences.Count > GenerationRequest.MaxStopSequences)
+        {
+            throw new ArgumentException($"{request.StopSequences.Count} stop sequences; at most {GenerationRequest.MaxStopSequences}", nameof(request));
+        }
+        foreach (string stop in request.StopSequences)
+        {
+            if (string.IsNullOrEmpty(stop) || stop.Length > GenerationRequest.MaxStopSequenceLength)
+            {
+                throw new ArgumentException($"a stop sequence of {stop?.Length ?? 0} characters; use 1 … {GenerationRequest.MaxStopSequenceLength}", nameof(request));
+            }
+        }
         IReadOnlyList<string> problems = request.Sampling.Validate();
         if (problems.Count > 0)
         {

@@ -37,6 +37,7 @@ internal sealed class ScheduledSequence
         Prompt = prompt;
         Limit = limit;
         Adapter = request.Adapter;
+        StopSequences = [.. request.StopSequences];
         CancellationToken = cancellationToken;
         Sampler = new Sampler(request.Sampling, vocabSize);
         History = new TokenHistory(vocabSize);
@@ -68,6 +69,15 @@ internal sealed class ScheduledSequence
 
     /// <summary>Generated ids (engine thread).</summary>
     public List<int> Tokens { get; }
+
+    /// <summary>The request's stop sequences (empty: none).</summary>
+    public string[] StopSequences { get; }
+
+    /// <summary>Detokenized text not yet released because it could be the start of a stop sequence (engine thread).</summary>
+    public StringBuilder Pending { get; } = new();
+
+    /// <summary>A stop sequence appeared; nothing more is released (engine thread).</summary>
+    public bool StopHit { get; set; }
 
     /// <summary>Text released so far (engine thread).</summary>
     public StringBuilder Text { get; } = new();

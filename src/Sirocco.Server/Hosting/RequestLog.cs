@@ -47,21 +47,35 @@ internal static partial class RequestLog
         }
         finally
         {
-            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            if (context.Features.Get<GenerationMetrics>() is { } metrics)
-            {
-                GenerationOutcome? outcome = metrics.Outcome;
-                Generation(logger, id, context.Request.Method, context.Request.Path.Value ?? "", context.Response.StatusCode, metrics.Model ?? "",
-                    outcome?.PromptTokens ?? metrics.PromptTokens, outcome?.CompletionTokens ?? 0,
-                    Math.Round(outcome?.TimeToFirstToken.TotalMilliseconds ?? 0, 1), Math.Round(outcome?.DecodeTokensPerSecond ?? 0, 2),
-                    Math.Round(ms, 1), metrics.Ending ?? (outcome is null ? "none" : outcome.Finish.ToString().ToLowerInvariant()));
-            }
-            else if (!context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
-            {
-                Request(logger, id, context.Request.Method, context.Request.Path.Value ?? "", context.Response.StatusCode, Math.Round(ms, 1));
-            }
+            Write(logger, context, id, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
     };
+
+    private static void Write(ILogger logger, HttpContext context, string id, double elapsedMs)
+    {
+        if (!logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+        string method = context.Request.Method;
+        string path = context.Request.Path.Value ?? "";
+        int status = context.Response.StatusCode;
+        double ms = Math.Round(elapsedMs, 1);
+        if (context.Features.Get<GenerationMetrics>() is { } metrics)
+        {
+            GenerationOutcome? outcome = metrics.Outcome;
+            int promptTokens = outcome?.PromptTokens ?? metrics.PromptTokens;
+            int completionTokens = outcome?.CompletionTokens ?? 0;
+            double ttft = Math.Round(outcome?.TimeToFirstToken.TotalMilliseconds ?? 0, 1);
+            double speed = Math.Round(outcome?.DecodeTokensPerSecond ?? 0, 2);
+            string finish = metrics.Ending ?? (outcome is null ? "none" : outcome.Finish.ToString().ToLowerInvariant());
+            Generation(logger, id, method, path, status, metrics.Model ?? "", promptTokens, completionTokens, ttft, speed, ms, finish);
+        }
+        else if (!context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
+        {
+            Request(logger, id, method, path, status, ms);
+        }
+    }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
         Message = "request {RequestId} {Method} {Path} {Status} model={Model} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} " +

@@ -23,7 +23,7 @@ public sealed class CatalogEndpointTests : IAsyncLifetime
 
         Assert.True(answer.Json.GetProperty("success").GetBoolean());
         string[] names = [.. answer.Result.EnumerateArray().Select(m => m.GetProperty("name").GetString()!)];
-        Assert.Equal([Api.Hf, Api.Lora], names.Order());
+        Assert.Equal([Api.Lora, Api.Hf], names.Order());
         JsonElement hf = answer.Result.EnumerateArray().Single(m => m.GetProperty("name").GetString() == Api.Hf);
         Assert.Equal("b97d7069-48d9-461c-80dd-445d20a632eb", hf.GetProperty("id").GetString());
         Assert.Equal("Text Generation", hf.GetProperty("task").GetProperty("name").GetString());

@@ -46,9 +46,9 @@ public sealed class LifecycleTests
             await Task.Delay(10);
         }
         Assert.Equal(0, server.Host.Scheduler.ActiveCount);
-        long decoded = server.Host.Scheduler.Stats.DecodedTokens;
+        long decoded = server.Host.Scheduler.Stats.GeneratedTokens;
         await Task.Delay(200);
-        Assert.Equal(decoded, server.Host.Scheduler.Stats.DecodedTokens);
+        Assert.Equal(decoded, server.Host.Scheduler.Stats.GeneratedTokens);
         Assert.True(decoded < 3000, $"decoded {decoded} tokens; the disconnect should have stopped it early");
     }
 

@@ -9,6 +9,7 @@ using OpenAI;
 using OpenAI.Chat;
 using Sirocco.Engine.Sampling;
 using Sirocco.Engine.Tokenization;
+using ChatMessage = OpenAI.Chat.ChatMessage;
 
 namespace Sirocco.Server.Tests.Http;
 
@@ -102,7 +103,7 @@ public sealed class OpenAiTests : IAsyncLifetime
         ApiAnswer answer = await Api.GetAsync(_server.Client, "/v1/models");
 
         Assert.Equal("list", answer.Json.GetProperty("object").GetString());
-        Assert.Equal([Api.Hf, Api.Lora], answer.Json.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).Order());
+        Assert.Equal([Api.Lora, Api.Hf], answer.Json.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).Order());
     }
 
     [Theory]

@@ -291,7 +291,7 @@ public sealed class PromptBuilderTests
         Assert.Equal(400, input.Status);
         Assert.Equal("The input has 3073 tokens, more than this model's input limit (3072 tokens).", input.Message);
         var total = Assert.Throws<ApiException>(() => PromptBuilder.EnsureFits(s_hf, 3072, 1025));
-        Assert.Equal("The estimated number of input and maximum output tokens (4097) exceeded this model context window limit (4096).", total.Message);
+        Assert.Equal("The estimated number of input and maximum output tokens (3072 + 1025 = 4097) exceeded this model context window limit (4096).", total.Message);
     }
 
     [Fact]
@@ -301,6 +301,8 @@ public sealed class PromptBuilderTests
         PromptBuilder.EnsureFits(s_lora, 8192, 0);
         var e = Assert.Throws<ApiException>(() => PromptBuilder.EnsureFits(s_lora, 8000, int.MaxValue));
         Assert.Equal(ErrorCodes.ContextWindowExceeded, e.Code);
-        Assert.Contains($"({8000L + int.MaxValue})", e.Message);
+        Assert.Contains($"(8000 + {int.MaxValue} = {8000L + int.MaxValue})", e.Message);
+        var capped = Assert.Throws<ApiException>(() => PromptBuilder.EnsureFits(s_lora, 8000, 192, contextLength: 4096));
+        Assert.Contains("limit (4096)", capped.Message);
     }
 }

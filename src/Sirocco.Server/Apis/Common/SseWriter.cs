@@ -2,6 +2,7 @@
 // at once so each piece of text reaches the client as it is generated. Workers AI's streams add a `p` field of random
 // length to every text event (Cloudflare's mitigation of token-length side channels); Padding makes it.
 
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;

@@ -130,7 +130,7 @@ internal static class OpenAiProtocol
         };
     }
 
-    private static IReadOnlyList<ToolDefinition>? Tools(JsonElement root)
+    private static List<ToolDefinition>? Tools(JsonElement root)
     {
         if (!root.TryGetProperty("tools", out JsonElement tools) || tools.ValueKind == JsonValueKind.Null)
         {
