@@ -81,12 +81,4 @@ public sealed class SynthAndInspectCommandTests : IDisposable
         Assert.Contains("garbage.gguf: magic at offset 0: expected \"GGUF\"", r.StdErr);
         Assert.Single(r.StdErr.Trim().Split('\n'));
     }
-
-    [Fact]
-    public void Serve_SaysItIsNotAvailableYet()
-    {
-        var r = SiroccoProcess.Run("serve");
-        Assert.True(r.ExitCode == 2, r.StdErr + r.StdOut);
-        Assert.Contains("not implemented yet", r.StdErr);
-    }
 }
