@@ -331,6 +331,38 @@ public sealed class GenerationSchedulerTests(TinySchedulerModel fixture) : IClas
     }
 
     [Fact]
+    public async Task StopSequence_EndsBeforeIt_AndNoPartOfItIsStreamed()
+    {
+        using KvCachePool pool = NewPool();
+        var (scheduler, _) = Start(pool, new SchedulerOptions());
+        using (scheduler)
+        {
+            GenerationStream free = scheduler.Submit(new GenerationRequest(Medium, 40, SamplingOptions.Greedy));
+            string text = (await free.Completion.Within()).Text;
+            Assert.True(text.Length > 12, $"the free text is only \"{text}\"");
+            // A stop sequence that starts inside one token's text and ends in a later one, and one that never occurs.
+            string stop = text.Substring(text.Length / 2, 5);
+            string expected = text[..text.IndexOf(stop, StringComparison.Ordinal)];
+
+            GenerationStream stopped = scheduler.Submit(new GenerationRequest(Medium, 40, SamplingOptions.Greedy) { StopSequences = ["\u0001never", stop] });
+            Task<string> pieces = SchedulerTestData.ReadAllText(stopped);
+            GenerationOutcome outcome = await stopped.Completion.Within();
+
+            Assert.Equal(expected, outcome.Text);
+            Assert.Equal(expected, await pieces);
+            Assert.Equal(FinishReason.Stop, outcome.Finish);
+            Assert.True(outcome.CompletionTokens < (await free.Completion).CompletionTokens);
+
+            // A stop sequence that never appears holds nothing back at the end.
+            GenerationStream unmatched = scheduler.Submit(new GenerationRequest(Medium, 40, SamplingOptions.Greedy) { StopSequences = [text[^1] + "\u0001"] });
+            Task<string> all = SchedulerTestData.ReadAllText(unmatched);
+            Assert.Equal(text, (await unmatched.Completion.Within()).Text);
+            Assert.Equal(text, await all);
+        }
+        Assert.Equal(0, pool.UsedBlocks);
+    }
+
+    [Fact]
     public async Task MaxTokensZero_CompletesAtOnceWithoutAForwardPass()
     {
         using KvCachePool pool = NewPool();
