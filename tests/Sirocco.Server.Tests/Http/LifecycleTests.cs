@@ -89,6 +89,32 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task Shutdown_MidStream_EndsWithAnErrorEventAndNoDone()
+    {
+        TestServer server = await TestServer.StartAsync(new ServerOptions { ShutdownGrace = TimeSpan.FromMilliseconds(200), LoraContextWindow = 4096 });
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, Api.RunPath(Api.Lora)) { Content = new StringContent(Long, Encoding.UTF8, "application/json") };
+            using HttpResponseMessage response = await server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+
+            Task stopping = server.App.StopAsync();
+            string rest = await reader.ReadToEndAsync();
+            await stopping;
+
+            List<string> events = Api.SseData(rest.TrimStart('\n'));
+            Assert.Contains("\"errors\":[{\"code\":3040", events[^1], StringComparison.Ordinal);
+            Assert.Contains("\"response\":\"\"", events[^1], StringComparison.Ordinal);
+            Assert.DoesNotContain("[DONE]", events);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Shutdown_CancelsWhatOutlivesTheGrace()
     {
         TestServer server = await TestServer.StartAsync(new ServerOptions { ShutdownGrace = TimeSpan.FromMilliseconds(300), LoraContextWindow = 4096 });

@@ -226,6 +226,26 @@ public sealed class RunEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_ToolsOnHf_AnswersWithToolCalls_OnLora_Is400()
+    {
+        const string Tools = """
+            "tools":[{"name":"getWeather","description":"Return the weather for a latitude and longitude",
+              "parameters":{"type":"object","properties":{"latitude":{"type":"string","description":"The latitude"}},"required":["latitude"]}}]
+            """;
+        string body = $$"""{"messages":[{"role":"user","content":"what is the weather in london?"}],{{Tools}},"max_tokens":8,"temperature":0}""";
+
+        ApiAnswer hf = await Api.PostAsync(Client, Api.RunPath(Api.Hf), body);
+        ApiAnswer lora = await Api.PostAsync(Client, Api.RunPath(Api.Lora), body);
+
+        Assert.Equal(HttpStatusCode.OK, hf.Status);
+        Assert.Equal(JsonValueKind.Array, hf.Result.GetProperty("tool_calls").ValueKind);
+        int plain = MistralChatTemplate.Encode(TestServer.Tokenizer, [new ChatMessage("user", "what is the weather in london?")]).Length;
+        Assert.True(hf.Result.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > plain + 20, "the tool prompt should be in the prompt");
+        Assert.Equal(HttpStatusCode.BadRequest, lora.Status);
+        Assert.Contains("tools", lora.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_UnknownLora_Is400NamingIt()
     {
         ApiAnswer answer = await Api.PostAsync(Client, Api.RunPath(Api.Lora), """{"prompt":"a","lora":"my-adapter"}""");
