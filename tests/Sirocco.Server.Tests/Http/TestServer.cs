@@ -55,7 +55,7 @@ internal sealed class TestServer : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    /// <summary>Log lines the server wrote ("Category: message").</summary>
+    /// <summary>Log lines the server wrote ("Level Category: message | exception").</summary>
     public ConcurrentQueue<string> Log { get; }
 
     /// <summary>Starts a server with <paramref name="options"/> (host and port are forced to 127.0.0.1:0).</summary>
@@ -79,12 +79,16 @@ internal sealed class TestServer : IAsyncDisposable
         return new TextGenerator(model, Tokenizer, cache).Generate(promptIds, maxTokens, sampling, onText);
     }
 
+    /// <summary>Stops the server, then checks it logged nothing at Error or Critical: every failure a test provokes
+    /// must be answered, not crash a request.</summary>
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
         Host.Dispose();
+        string[] errors = [.. Log.Where(l => l.StartsWith("Error ", StringComparison.Ordinal) || l.StartsWith("Critical ", StringComparison.Ordinal))];
+        Assert.True(errors.Length == 0, "the server logged errors:\n" + string.Join("\n", errors));
     }
 
     private sealed class QueueLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
@@ -103,6 +107,6 @@ internal sealed class TestServer : IAsyncDisposable
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue($"{category}: {formatter(state, exception)}");
+            lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " | " + exception.GetType().Name + ": " + exception.Message)}");
     }
 }

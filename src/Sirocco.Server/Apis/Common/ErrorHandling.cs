@@ -22,8 +22,12 @@ internal static class ErrorHandling
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; nobody is left to answer. 499 is nginx's "client closed request", for the log.
-            context.Response.StatusCode = 499;
+            // The client went away; nobody is left to answer. 499 is nginx's "client closed request", for the log
+            // (a stream that already started keeps its 200).
+            if (!context.Response.HasStarted)
+            {
+                context.Response.StatusCode = 499;
+            }
         }
         catch (ApiException e) when (!context.Response.HasStarted)
         {
