@@ -37,14 +37,12 @@ internal static class FinetunesEndpoints
     {
         RouteGroupBuilder group = routes.MapGroup(prefix + "/accounts/{account_id}/ai/finetunes");
         group.AddEndpointFilterFactory((_, next) => ApiAuthentication.AccountRoute(tokens, next));
-        foreach (string slash in (string[])["", "/"])
-        {
-            group.MapPost(slash, FinetunesServing.CreateAsync);
-            group.MapGet(slash, FinetunesServing.ListAsync);
-            group.MapGet("/public" + slash, FinetunesServing.ListPublicAsync);
-            group.MapPost("/{finetune}/finetune-assets" + slash, FinetunesServing.UploadAsync);
-            group.MapDelete("/{finetune}" + slash, FinetunesServing.DeleteAsync);
-        }
+        // Routing matches a path with a trailing slash to the same template (mapping both would be ambiguous).
+        group.MapPost("", FinetunesServing.CreateAsync);
+        group.MapGet("", FinetunesServing.ListAsync);
+        group.MapGet("/public", FinetunesServing.ListPublicAsync);
+        group.MapPost("/{finetune}/finetune-assets", FinetunesServing.UploadAsync);
+        group.MapDelete("/{finetune}", FinetunesServing.DeleteAsync);
     }
 
     /// <summary>Resolving the store (in the constructor) opens it: creates the directories and recovers.</summary>

@@ -79,7 +79,8 @@ internal static class FinetunesServing
         {
             while (await NextSectionAsync(context, reader) is { } section)
             {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition())
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                    || !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
                 {
                     continue; // not a form field; MultipartReader skips its body
                 }
