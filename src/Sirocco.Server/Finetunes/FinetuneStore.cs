@@ -67,17 +67,37 @@ public sealed partial class FinetuneStore
         Limits = limits ?? new FinetuneLimits();
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
+        PrepareDirectory(DataDirectory);
         try
         {
-            Directory.CreateDirectory(_metadataDirectory);
-            Directory.CreateDirectory(_blobDirectory);
             Locked(Recover);
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new IOException($"data directory {DataDirectory}: {e.Message} Choose another with --data-dir or {DataDirectoryVariable}.", e);
+            throw Unusable(DataDirectory, e);
         }
     }
+
+    /// <summary>Creates the store's directories under <paramref name="dataDirectory"/> if needed, so that a directory
+    /// that cannot be used is reported before anything else starts (`sirocco serve` calls it before loading).</summary>
+    /// <exception cref="IOException">The directories cannot be created; the message names the path and says how to
+    /// choose another.</exception>
+    public static void PrepareDirectory(string dataDirectory)
+    {
+        string full = Path.GetFullPath(dataDirectory);
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(full, "finetunes"));
+            Directory.CreateDirectory(Path.Combine(full, "blobs", "sha256"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Unusable(full, e);
+        }
+    }
+
+    private static IOException Unusable(string dataDirectory, Exception e) =>
+        new($"data directory {dataDirectory} cannot be used ({e.Message.TrimEnd('.')}); choose another with --data-dir or {DataDirectoryVariable}", e);
 
     /// <summary>The data directory (absolute).</summary>
     public string DataDirectory { get; }

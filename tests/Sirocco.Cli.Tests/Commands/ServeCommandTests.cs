@@ -84,6 +84,7 @@ public sealed class ServeCommandTests : IClassFixture<ModelCommandTests.TinyMode
     [InlineData("--host", "not-an-address", "--host not-an-address")]
     [InlineData("--max-active", "0", "max active requests 0")]
     [InlineData("--tokens-file", "/nonexistent/tokens.txt", "token file not found")]
+    [InlineData("--data-dir", "/dev/null/sirocco", "data directory /dev/null/sirocco cannot be used")]
     public void Serve_BadOptions_OneLineAndExit1(string option, string value, string message)
     {
         var r = SiroccoProcess.Run("serve", "--model", _model, "--port", FreePort().ToString(), option, value);
