@@ -1,6 +1,7 @@
 // `sirocco lora add|list|rm` as users run it, on a temporary --data-dir: adapters added public or for an account,
 // listed as a table, removed; bad folders, invalid adapters and duplicate names give one line and exit code 1 and
-// leave nothing behind; and `sirocco serve --data-dir` sharing the directory with `sirocco lora` while it runs.
+// leave nothing behind; `sirocco serve --data-dir` sharing the directory with `sirocco lora` while it runs; and a
+// server killed (SIGKILL) in the middle of an upload, after which the store opens clean.
 
 using System.Buffers.Binary;
 using System.Diagnostics;
@@ -101,74 +102,177 @@ public sealed class LoraCommandTests : IDisposable, IClassFixture<ModelCommandTe
     [Fact]
     public async Task ServeAndLora_ShareTheDataDirectory_WhileTheServerRuns()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "sirocco.dll"), "serve", "--model", _model, "--port", port.ToString(), "--data-dir", _store])
+        await using var server = await ServerProcess.StartAsync(_model, _store);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Port}/client/v4/accounts/acc/ai/") };
+        async Task<JsonElement> Get(string path) => JsonDocument.Parse(await client.GetStringAsync(path)).RootElement.GetProperty("result");
+
+        // Added by the CLI while the server runs: the server lists it at once.
+        Assert.Equal(0, Lora("add", "cli-added", _adapter).ExitCode);
+        Assert.Equal("cli-added", Assert.Single((await Get("finetunes/public")).EnumerateArray()).GetProperty("name").GetString());
+
+        // Created over HTTP: the CLI lists it under its account.
+        string id = await CreateAsync(client, "http-added");
+        foreach (string file in (string[])["adapter_config.json", "adapter_model.safetensors"])
         {
-            start.ArgumentList.Add(a);
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"finetunes/{id}/finetune-assets", Form(file))).StatusCode);
         }
-        using var server = Process.Start(start)!;
-        var listening = new TaskCompletionSource();
-        var log = new StringBuilder();
-        void OnLine(object _, DataReceivedEventArgs e)
+        Assert.Matches(@"http-added\s+acc\s+yes", Lora("list").StdOut);
+
+        Assert.Equal(0, Lora("rm", "cli-added").ExitCode);
+        Assert.Equal(0, (await Get("finetunes/public")).GetArrayLength());
+        Assert.Single((await Get("finetunes")).EnumerateArray());
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
+    public async Task AServerKilledMidUpload_LeavesAStoreThatOpensCleanWithTheFinetuneNotReady()
+    {
+        string blobs = Path.Combine(_store, "blobs", "sha256");
+        await using (var server = await ServerProcess.StartAsync(_model, _store))
         {
-            lock (log)
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Port}/client/v4/accounts/acc/ai/") };
+            string id = await CreateAsync(client, "killed");
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"finetunes/{id}/finetune-assets", Form("adapter_config.json"))).StatusCode);
+
+            // Half a weights file, then nothing: the server is streaming it into a temporary blob when it is killed.
+            const string Boundary = "kill-test";
+            byte[] head = Encoding.ASCII.GetBytes(
+                $"--{Boundary}\r\nContent-Disposition: form-data; name=\"file_name\"\r\n\r\nadapter_model.safetensors\r\n" +
+                $"--{Boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"blob\"\r\n\r\n");
+            var body = new HangingContent([.. head, .. new byte[200_000]]);
+            body.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={Boundary}");
+            using var cancel = new CancellationTokenSource();
+            Task<HttpResponseMessage> upload = client.PostAsync($"finetunes/{id}/finetune-assets", body, cancel.Token);
+            for (int i = 0; i < 200 && !Directory.EnumerateFiles(blobs, ".tmp-*").Any(f => new FileInfo(f).Length > 0); i++)
             {
-                log.AppendLine(e.Data);
+                await Task.Delay(50);
             }
-            if (e.Data?.Contains("Now listening on", StringComparison.Ordinal) == true)
-            {
-                listening.TrySetResult();
-            }
+            Assert.NotEmpty(Directory.EnumerateFiles(blobs, ".tmp-*"));
+            server.Kill();
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<Exception>(() => upload);
         }
-        server.OutputDataReceived += OnLine;
-        server.ErrorDataReceived += OnLine;
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-        try
+        Assert.NotEmpty(Directory.EnumerateFiles(blobs, ".tmp-*")); // what the kill left
+
+        ProcessResult list = Lora("list"); // opening the store recovers it
+        Assert.Equal(0, list.ExitCode);
+        Assert.Matches(@"killed\s+acc\s+no \(no adapter_model.safetensors\)", list.StdOut);
+        Assert.Empty(Directory.EnumerateFiles(blobs, ".tmp-*"));
+        Assert.Single(Directory.EnumerateFiles(blobs));
+    }
+
+    private static async Task<string> CreateAsync(HttpClient client, string name)
+    {
+        HttpResponseMessage created = await client.PostAsync("finetunes",
+            new StringContent($$"""{"model":"@cf/mistral/mistral-7b-instruct-v0.2-lora","name":"{{name}}"}"""));
+        return JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("result").GetProperty("id").GetString()!;
+    }
+
+    private MultipartFormDataContent Form(string file)
+    {
+        var form = new MultipartFormDataContent { { new StringContent(file), "file_name" } };
+        var bytes = new ByteArrayContent(File.ReadAllBytes(Path.Combine(_adapter, file)));
+        bytes.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        form.Add(bytes, "file", file);
+        return form;
+    }
+
+    /// <summary>Sends its bytes and then hangs until the request is cancelled.</summary>
+    private sealed class HangingContent(byte[] bytes) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
+            await stream.WriteAsync(bytes, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    /// <summary>`sirocco serve --data-dir` as a child process on a free port.</summary>
+    private sealed class ServerProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _log = new();
+
+        private ServerProcess(Process process, int port)
+        {
+            _process = process;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public static async Task<ServerProcess> StartAsync(string model, string dataDir)
+        {
+            int port;
+            using (var listener = new TcpListener(IPAddress.Loopback, 0))
+            {
+                listener.Start();
+                port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            }
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "sirocco.dll"), "serve", "--model", model, "--port", port.ToString(), "--data-dir", dataDir])
+            {
+                start.ArgumentList.Add(a);
+            }
+            var server = new ServerProcess(Process.Start(start)!, port);
+            var listening = new TaskCompletionSource();
+            void OnLine(object _, DataReceivedEventArgs e)
+            {
+                lock (server._log)
+                {
+                    server._log.AppendLine(e.Data);
+                }
+                if (e.Data?.Contains("Now listening on", StringComparison.Ordinal) == true)
+                {
+                    listening.TrySetResult();
+                }
+            }
+            server._process.OutputDataReceived += OnLine;
+            server._process.ErrorDataReceived += OnLine;
+            server._process.BeginOutputReadLine();
+            server._process.BeginErrorReadLine();
             await listening.Task.WaitAsync(TimeSpan.FromMinutes(1));
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/client/v4/accounts/acc/ai/") };
-            async Task<JsonElement> Get(string path) => JsonDocument.Parse(await client.GetStringAsync(path)).RootElement.GetProperty("result");
-
-            // Added by the CLI while the server runs: the server lists it at once.
-            Assert.Equal(0, Lora("add", "cli-added", _adapter).ExitCode);
-            Assert.Equal("cli-added", Assert.Single((await Get("finetunes/public")).EnumerateArray()).GetProperty("name").GetString());
-
-            // Created over HTTP: the CLI lists it under its account.
-            HttpResponseMessage created = await client.PostAsync("finetunes", new StringContent($$"""{"model":"@cf/mistral/mistral-7b-instruct-v0.2-lora","name":"http-added"}"""));
-            string id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("result").GetProperty("id").GetString()!;
-            foreach (string file in (string[])["adapter_config.json", "adapter_model.safetensors"])
-            {
-                using var form = new MultipartFormDataContent { { new StringContent(file), "file_name" } };
-                var bytes = new ByteArrayContent(File.ReadAllBytes(Path.Combine(_adapter, file)));
-                bytes.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                form.Add(bytes, "file", file);
-                Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"finetunes/{id}/finetune-assets", form)).StatusCode);
-            }
-            Assert.Matches(@"http-added\s+acc\s+yes", Lora("list").StdOut);
-
-            Assert.Equal(0, Lora("rm", "cli-added").ExitCode);
-            Assert.Equal(0, (await Get("finetunes/public")).GetArrayLength());
-            Assert.Single((await Get("finetunes")).EnumerateArray());
+            return server;
         }
-        finally
+
+        /// <summary>SIGKILL: no shutdown, no cleanup, as a crash.</summary>
+        public void Kill()
         {
-            using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()]))
-            {
-                await kill.WaitForExitAsync();
-            }
-            if (!server.WaitForExit(TimeSpan.FromSeconds(30)))
-            {
-                server.Kill(entireProcessTree: true);
-            }
+            _process.Kill();
+            _process.WaitForExit();
         }
-        lock (log)
+
+        /// <summary>SIGTERM, then the exit code.</summary>
+        public async Task<int> StopAsync()
         {
-            Assert.True(server.ExitCode == 0, log.ToString());
+            if (!_process.HasExited)
+            {
+                using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]))
+                {
+                    await kill.WaitForExitAsync();
+                }
+                if (!_process.WaitForExit(TimeSpan.FromSeconds(30)))
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+            }
+            return _process.ExitCode;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await StopAsync();
+            _process.Dispose();
         }
     }
 }
