@@ -118,12 +118,17 @@ public sealed partial class FinetuneStore
             DurableFiles.FlushDirectory(_blobDirectory);
             Log.Recovered(_logger, DataDirectory, removed);
         }
+        int readyCount = all.Count(f => f.IsReady);
+        Log.Opened(_logger, DataDirectory, all.Count, readyCount);
     }
 
     private static partial class Log
     {
         [LoggerMessage(Level = LogLevel.Warning, Message = "Finetune metadata {Path} is unreadable and was skipped: {Problem}")]
         public static partial void UnreadableMetadata(ILogger logger, string path, string problem);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Adapter store {DataDirectory}: {FinetuneCount} finetunes, {ReadyCount} ready")]
+        public static partial void Opened(ILogger logger, string dataDirectory, int finetuneCount, int readyCount);
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Adapter store {DataDirectory}: removed {FileCount} files left by an interrupted upload")]
         public static partial void Recovered(ILogger logger, string dataDirectory, int fileCount);
