@@ -20,6 +20,7 @@ public sealed class ServeCommandTests : IClassFixture<ModelCommandTests.TinyMode
     {
         int port = FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["SIROCCO_DATA_DIR"] = SiroccoProcess.DataDirectory;
         foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "sirocco.dll"), "serve", "--model", _model, "--port", port.ToString(), "--sse-padding", "0"])
         {
             start.ArgumentList.Add(a);
