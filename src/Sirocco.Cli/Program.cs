@@ -13,5 +13,7 @@ var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server 
     RunCommand.Create(),
     LogitsCommand.Create(),
     BenchCommand.Create(),
+    LoraCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+// No response files: model names start with '@' (`--model @cf/mistral/…`) and must reach the commands as typed.
+return await root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null }).InvokeAsync();

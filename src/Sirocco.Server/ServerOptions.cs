@@ -1,6 +1,6 @@
 // Runtime policy of the HTTP server: where it listens, who may call it, how many requests run and wait, the LoRA
-// model's context window, SSE padding, shutdown grace. `sirocco serve` binds its options to this class; tests build it
-// directly. Model hyperparameters come from the model file, never from here.
+// model's context window, SSE padding, shutdown grace, where finetunes are stored and their limits. `sirocco serve`
+// binds its options to this class; tests build it directly. Model hyperparameters come from the model file, never here.
 
 using Sirocco.Server.Auth;
 
@@ -48,6 +48,21 @@ public sealed record ServerOptions
     /// <summary>On shutdown, how long running requests may keep generating before they are cancelled.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Where finetunes (LoRA adapters) are stored; null means <c>SIROCCO_DATA_DIR</c>, or else
+    /// <c>sirocco</c> under the user's local application data (<c>~/.local/share/sirocco</c>). Shared with
+    /// `sirocco lora`.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>Largest adapter file a finetune upload may send, in bytes (413 with code 3006 beyond). Default 100 MiB,
+    /// Workers AI's limit.</summary>
+    public long MaxAdapterFileBytes { get; init; } = 100L << 20;
+
+    /// <summary>Finetunes one account may own; creating one more is 400. Default 30, Workers AI's 2024 limit.</summary>
+    public int MaxFinetunesPerAccount { get; init; } = 30;
+
+    /// <summary>Largest LoRA rank <c>r</c> an uploaded adapter may have. Default 8, Workers AI's limit.</summary>
+    public int MaxLoraRank { get; init; } = 8;
+
     /// <summary>Checks every value; returns one sentence per problem.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -79,6 +94,22 @@ public sealed record ServerOptions
         if (MaxRequestBodyBytes < 1024)
         {
             problems.Add($"max request body {MaxRequestBodyBytes} bytes: use at least 1024");
+        }
+        if (DataDirectory is not null && (DataDirectory.Trim().Length == 0 || DataDirectory.Any(char.IsControl)))
+        {
+            problems.Add("data directory: give a path without control characters");
+        }
+        if (MaxAdapterFileBytes is < 1024 or > 16L << 30)
+        {
+            problems.Add($"max adapter file size {MaxAdapterFileBytes} bytes: use 1024 … {16L << 30}");
+        }
+        if (MaxFinetunesPerAccount is < 1 or > 100_000)
+        {
+            problems.Add($"max finetunes per account {MaxFinetunesPerAccount}: use 1 … 100000");
+        }
+        if (MaxLoraRank is < 1 or > 4096)
+        {
+            problems.Add($"max LoRA rank {MaxLoraRank}: use 1 … 4096");
         }
         if (ShutdownGrace < TimeSpan.Zero)
         {

@@ -1,5 +1,5 @@
 // Builds the web application: Kestrel on the configured address, the request log and error mapping, and the API
-// groups — Workers AI under both `/client/v4` and the root, OpenAI-compatible under `/v1` and
+// groups — Workers AI (with finetunes) under both `/client/v4` and the root, OpenAI-compatible under `/v1` and
 // `/accounts/{account_id}/ai/v1` — plus /healthz. `sirocco serve` runs it; tests start it on 127.0.0.1:0.
 
 using System.Net;
@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sirocco.Server.Apis.Common;
+using Sirocco.Server.Apis.Finetunes;
 using Sirocco.Server.Apis.OpenAi;
 using Sirocco.Server.Apis.WorkersAi;
 using Sirocco.Server.Auth;
@@ -78,6 +79,7 @@ public static class SiroccoServer
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownGrace + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(host);
+        FinetunesEndpoints.AddServices(builder.Services, options, host.Catalog);
         var tokens = new ApiTokens(options.Tokens);
 
         WebApplication app = builder.Build();
@@ -97,6 +99,7 @@ public static class SiroccoServer
         foreach (string prefix in (string[])["", "/client/v4"])
         {
             WorkersAiEndpoints.Map(app, prefix, tokens);
+            FinetunesEndpoints.Map(app, prefix, tokens);
             OpenAiEndpoints.MapAccountRoutes(app, prefix, tokens);
         }
         OpenAiEndpoints.MapRootRoutes(app, tokens);

@@ -9,6 +9,28 @@ internal sealed record ProcessResult(int ExitCode, string StdOut, string StdErr)
 
 internal static class SiroccoProcess
 {
+    private static readonly Lazy<string> s_dataDirectory = new(() =>
+    {
+        string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sirocco-cli-data-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(dir);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort.
+            }
+        };
+        return dir;
+    });
+
+    /// <summary>The adapter store's directory for child processes (SIROCCO_DATA_DIR), so that commands run without
+    /// --data-dir (`serve`) never write to the user's ~/.local/share/sirocco.</summary>
+    public static string DataDirectory => s_dataDirectory.Value;
+
     public static ProcessResult RunWithInput(string stdin, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
@@ -18,6 +40,7 @@ internal static class SiroccoProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.Environment["SIROCCO_DATA_DIR"] = DataDirectory;
         start.ArgumentList.Add(System.IO.Path.Combine(AppContext.BaseDirectory, "sirocco.dll"));
         foreach (string a in args)
         {

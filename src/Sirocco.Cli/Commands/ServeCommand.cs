@@ -9,6 +9,7 @@ using Sirocco.Engine.Model;
 using Sirocco.Engine.Tokenization;
 using Sirocco.Server;
 using Sirocco.Server.Auth;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 
 namespace Sirocco.Cli.Commands;
@@ -28,10 +29,11 @@ internal static class ServeCommand
         var tokensFile = new Option<string?>("--tokens-file") { Description = $"File of `ACCOUNT_ID TOKEN` lines; with it (or {ApiTokens.EnvironmentVariable}) every API call needs a Bearer token" };
         var allowOpen = new Option<bool>("--allow-unauthenticated") { Description = "Listen on a non-loopback address without tokens" };
         var padding = new Option<int>("--sse-padding") { Description = "Longest random `p` padding on streamed events (0: none)", DefaultValueFactory = _ => defaults.SsePaddingMaxLength };
+        var dataDir = new Option<string?>("--data-dir") { Description = $"Where finetunes (LoRA adapters) are stored (default: {FinetuneStore.DataDirectoryVariable}, or sirocco under the user's local data folder)" };
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may finish after Ctrl+C or SIGTERM", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
         var command = new Command("serve", "Start the Workers AI- and OpenAI-compatible HTTP server")
         {
-            host, port, maxActive, maxQueue, context, kvCache, tokensFile, allowOpen, padding, grace,
+            host, port, maxActive, maxQueue, context, kvCache, tokensFile, allowOpen, padding, grace, dataDir,
         };
         model.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliErrors.RunAsync("serve", async () =>
@@ -62,6 +64,7 @@ internal static class ServeCommand
                 AllowUnauthenticatedRemote = parse.GetValue(allowOpen),
                 SsePaddingMaxLength = parse.GetValue(padding),
                 ShutdownGrace = TimeSpan.FromSeconds(graceSeconds),
+                DataDirectory = parse.GetValue(dataDir),
             };
             IReadOnlyList<string> problems = options.Validate();
             if (problems.Count > 0)
@@ -72,6 +75,7 @@ internal static class ServeCommand
             {
                 throw new CliUsageException("--port 0: give a port to listen on");
             }
+            FinetuneStore.PrepareDirectory(options.DataDirectory ?? FinetuneStore.DefaultDataDirectory()); // fail before the load
             KvCacheType cacheType = model.CacheType(parse);
             string modelPath = parse.GetValue(model.Model)!;
             var clock = Stopwatch.StartNew();

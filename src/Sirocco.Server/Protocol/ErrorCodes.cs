@@ -41,6 +41,10 @@ public static class ErrorCodes
     /// <summary>A finetune lacks its adapter files. HTTP 400.</summary>
     public const int FinetuneMissingFiles = 3039;
 
+    /// <summary>"Account not allowed": the finetune belongs to another account (a public one may be read, not changed
+    /// or deleted). HTTP 403.</summary>
+    public const int AccountNotAllowed = 3041;
+
     /// <summary>"Out of capacity": the server cannot take more work now. HTTP 429.</summary>
     public const int OutOfCapacity = 3040;
 

@@ -20,6 +20,7 @@ public sealed class ServeCommandTests : IClassFixture<ModelCommandTests.TinyMode
     {
         int port = FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["SIROCCO_DATA_DIR"] = SiroccoProcess.DataDirectory;
         foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "sirocco.dll"), "serve", "--model", _model, "--port", port.ToString(), "--sse-padding", "0"])
         {
             start.ArgumentList.Add(a);
@@ -84,6 +85,7 @@ public sealed class ServeCommandTests : IClassFixture<ModelCommandTests.TinyMode
     [InlineData("--host", "not-an-address", "--host not-an-address")]
     [InlineData("--max-active", "0", "max active requests 0")]
     [InlineData("--tokens-file", "/nonexistent/tokens.txt", "token file not found")]
+    [InlineData("--data-dir", "/dev/null/sirocco", "data directory /dev/null/sirocco cannot be used")]
     public void Serve_BadOptions_OneLineAndExit1(string option, string value, string message)
     {
         var r = SiroccoProcess.Run("serve", "--model", _model, "--port", FreePort().ToString(), option, value);

@@ -51,6 +51,17 @@ internal static class Api
         return await ReadAsync(await client.SendAsync(request));
     }
 
+    /// <summary>Sends any method with any content (multipart uploads, DELETE).</summary>
+    public static async Task<ApiAnswer> SendAsync(HttpClient client, HttpMethod method, string path, HttpContent? content = null, string? bearer = null)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        }
+        return await ReadAsync(await client.SendAsync(request));
+    }
+
     private static async Task<ApiAnswer> ReadAsync(HttpResponseMessage response)
     {
         string text = await response.Content.ReadAsStringAsync();

@@ -38,8 +38,11 @@ internal sealed class TestServer : IAsyncDisposable
 
     public static string ModelPath => s_model.Value;
 
-    private TestServer(WebApplication app, ModelHost host, Uri address, ConcurrentQueue<string> log)
+    private readonly TempDir? _ownDataDirectory;
+
+    private TestServer(WebApplication app, ModelHost host, Uri address, ConcurrentQueue<string> log, TempDir? ownDataDirectory)
     {
+        _ownDataDirectory = ownDataDirectory;
         App = app;
         Host = host;
         Address = address;
@@ -59,16 +62,20 @@ internal sealed class TestServer : IAsyncDisposable
     public ConcurrentQueue<string> Log { get; }
 
     /// <summary>Starts a server with <paramref name="options"/> (host and port are forced to 127.0.0.1:0).</summary>
-    public static async Task<TestServer> StartAsync(ServerOptions? options = null)
+    /// <param name="dataDirectory">The adapter store's directory when the options name none; null gives the server a
+    /// fresh temporary one, deleted when it stops (a test that restarts a server passes the same one twice).</param>
+    public static async Task<TestServer> StartAsync(ServerOptions? options = null, string? dataDirectory = null)
     {
         options = (options ?? new ServerOptions { SsePaddingMaxLength = 0 }) with { Host = "127.0.0.1", Port = 0 };
+        TempDir? ownDataDirectory = options.DataDirectory is null && dataDirectory is null ? new TempDir() : null;
+        options = options with { DataDirectory = options.DataDirectory ?? dataDirectory ?? ownDataDirectory!.FullPath };
         var model = new LlamaModel(WeightLoader.Load(ModelPath), threads: 2, maxBatchTokens: 128);
         var host = new ModelHost(model, Tokenizer, options, "tiny-q8_0.gguf", KvCacheType.F32);
         var log = new ConcurrentQueue<string>();
         WebApplication app = SiroccoServer.Build(options, host, logging => logging.AddProvider(new QueueLoggerProvider(log)));
         await app.StartAsync();
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestServer(app, host, new Uri(address + "/"), log);
+        return new TestServer(app, host, new Uri(address + "/"), log, ownDataDirectory);
     }
 
     /// <summary>What the engine alone generates for <paramref name="promptIds"/> (a reference for HTTP answers).</summary>
@@ -87,6 +94,7 @@ internal sealed class TestServer : IAsyncDisposable
         await App.StopAsync();
         await App.DisposeAsync();
         Host.Dispose();
+        _ownDataDirectory?.Dispose();
         string[] errors = [.. Log.Where(l => l.StartsWith("Error ", StringComparison.Ordinal) || l.StartsWith("Critical ", StringComparison.Ordinal))];
         Assert.True(errors.Length == 0, "the server logged errors:\n" + string.Join("\n", errors));
     }
