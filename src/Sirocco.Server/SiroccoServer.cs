@@ -9,11 +9,13 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Sirocco.Engine.Lora;
 using Sirocco.Server.Apis.Common;
 using Sirocco.Server.Apis.Finetunes;
 using Sirocco.Server.Apis.OpenAi;
 using Sirocco.Server.Apis.WorkersAi;
 using Sirocco.Server.Auth;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 
 namespace Sirocco.Server;
@@ -79,6 +81,9 @@ public static class SiroccoServer
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownGrace + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(host);
+        // Uploads are checked by loading them with the engine against the served model (before the basic validator
+        // FinetunesEndpoints would otherwise register).
+        builder.Services.AddSingleton<IAdapterValidator>(new EngineAdapterValidator(host.Weights, new LoraLimits(options.MaxLoraRank, options.MaxAdapterFileBytes)));
         FinetunesEndpoints.AddServices(builder.Services, options, host.Catalog);
         var tokens = new ApiTokens(options.Tokens);
 

@@ -30,10 +30,12 @@ internal static class ServeCommand
         var allowOpen = new Option<bool>("--allow-unauthenticated") { Description = "Listen on a non-loopback address without tokens" };
         var padding = new Option<int>("--sse-padding") { Description = "Longest random `p` padding on streamed events (0: none)", DefaultValueFactory = _ => defaults.SsePaddingMaxLength };
         var dataDir = new Option<string?>("--data-dir") { Description = $"Where finetunes (LoRA adapters) are stored (default: {FinetuneStore.DataDirectoryVariable}, or sirocco under the user's local data folder)" };
+        var maxRank = new Option<int>("--max-lora-rank") { Description = "Largest LoRA rank an adapter may have (Workers AI: 8)", DefaultValueFactory = _ => defaults.MaxLoraRank };
+        var loraCache = new Option<int>("--lora-cache-mib") { Description = "Memory for loaded LoRA adapters, MiB (least recently used dropped beyond)", DefaultValueFactory = _ => (int)(defaults.LoraCacheBytes >> 20) };
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may finish after Ctrl+C or SIGTERM", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
         var command = new Command("serve", "Start the Workers AI- and OpenAI-compatible HTTP server")
         {
-            host, port, maxActive, maxQueue, context, kvCache, tokensFile, allowOpen, padding, grace, dataDir,
+            host, port, maxActive, maxQueue, context, kvCache, tokensFile, allowOpen, padding, grace, dataDir, maxRank, loraCache,
         };
         model.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliErrors.RunAsync("serve", async () =>
@@ -65,6 +67,8 @@ internal static class ServeCommand
                 SsePaddingMaxLength = parse.GetValue(padding),
                 ShutdownGrace = TimeSpan.FromSeconds(graceSeconds),
                 DataDirectory = parse.GetValue(dataDir),
+                MaxLoraRank = parse.GetValue(maxRank),
+                LoraCacheBytes = (long)parse.GetValue(loraCache) << 20,
             };
             IReadOnlyList<string> problems = options.Validate();
             if (problems.Count > 0)

@@ -2,6 +2,7 @@
 // the two steps every generation route shares: Prepare (prompt ids, the catalog model's token limits, max_tokens) and
 // Start (submit to the scheduler, mapping its refusals to API errors). `sirocco serve` and the tests build one.
 
+using Sirocco.Engine.Lora;
 using Sirocco.Engine.Model;
 using Sirocco.Engine.Sampling;
 using Sirocco.Engine.Scheduling;
@@ -21,6 +22,9 @@ public sealed record PreparedGeneration(CatalogModel Model, int[] PromptIds, int
 {
     /// <summary>Texts that end the generation when they appear in the output (not included in it).</summary>
     public IReadOnlyList<string> StopSequences { get; init; } = [];
+
+    /// <summary>The LoRA adapter the request named, applied to this sequence only; null for the base model.</summary>
+    public IProjectionAdapter? Adapter { get; init; }
 }
 
 /// <summary>Owns the model and everything that serves it; disposed when the server stops.</summary>
@@ -48,6 +52,7 @@ public sealed class ModelHost : IDisposable
         int largestWindow = Catalog.Models.Max(WindowOf);
         long budget = options.KvCacheBytes ?? KvCacheOptions.ForPositions(model.Config, largestWindow, cacheType).BudgetBytes;
         _cache = model.CreateCache(new KvCacheOptions(budget, Type: cacheType));
+        Adapters = new AdapterCache(model.Weights, new LoraLimits(options.MaxLoraRank, options.MaxAdapterFileBytes), options.LoraCacheBytes);
         Scheduler = new GenerationScheduler(model, tokenizer, _cache, new SchedulerOptions
         {
             MaxActiveSequences = options.MaxActiveSequences,
@@ -60,6 +65,12 @@ public sealed class ModelHost : IDisposable
     public ModelCatalog Catalog { get; }
 
     public GenerationScheduler Scheduler { get; }
+
+    /// <summary>LoRA adapters loaded for requests, least recently used dropped beyond the budget.</summary>
+    public AdapterCache Adapters { get; }
+
+    /// <summary>The served model's weights (what adapters are checked against).</summary>
+    public ModelWeights Weights => _model.Weights;
 
     public string Description { get; }
 
@@ -91,7 +102,7 @@ public sealed class ModelHost : IDisposable
         ArgumentNullException.ThrowIfNull(prepared);
         try
         {
-            return Scheduler.Submit(new GenerationRequest(prepared.PromptIds, prepared.MaxTokens, prepared.Sampling) { StopSequences = prepared.StopSequences }, cancellationToken);
+            return Scheduler.Submit(new GenerationRequest(prepared.PromptIds, prepared.MaxTokens, prepared.Sampling, prepared.Adapter) { StopSequences = prepared.StopSequences }, cancellationToken);
         }
         catch (SchedulerBusyException e)
         {

@@ -14,6 +14,9 @@ internal sealed class GenerationMetrics
 {
     public string? Model { get; set; }
 
+    /// <summary>The finetune name of the LoRA adapter the request ran with, if any.</summary>
+    public string? Adapter { get; set; }
+
     public GenerationOutcome? Outcome { get; set; }
 
     public int PromptTokens { get; set; }
@@ -69,7 +72,8 @@ internal static partial class RequestLog
             double ttft = Math.Round(outcome?.TimeToFirstToken.TotalMilliseconds ?? 0, 1);
             double speed = Math.Round(outcome?.DecodeTokensPerSecond ?? 0, 2);
             string finish = metrics.Ending ?? (outcome is null ? "none" : outcome.Finish.ToString().ToLowerInvariant());
-            Generation(logger, id, method, path, status, metrics.Model ?? "", promptTokens, completionTokens, ttft, speed, ms, finish);
+            string model = metrics.Adapter is null ? metrics.Model ?? "" : $"{metrics.Model} lora={metrics.Adapter}";
+            Generation(logger, id, method, path, status, model, promptTokens, completionTokens, ttft, speed, ms, finish);
         }
         else if (!context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
         {

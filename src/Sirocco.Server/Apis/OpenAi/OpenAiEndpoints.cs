@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Sirocco.Server.Apis.Common;
 using Sirocco.Server.Auth;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 
 namespace Sirocco.Server.Apis.OpenAi;
@@ -31,10 +32,10 @@ internal static class OpenAiEndpoints
 
     private static void MapRoutes(RouteGroupBuilder group)
     {
-        group.MapPost("/chat/completions", async (HttpContext context, ModelHost host, ServerOptions options) =>
-            await OpenAiServing.ChatAsync(context, OpenAiProtocol.ParseChat(await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes)), host));
-        group.MapPost("/completions", async (HttpContext context, ModelHost host, ServerOptions options) =>
-            await OpenAiServing.CompletionAsync(context, OpenAiProtocol.ParseCompletion(await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes)), host));
+        group.MapPost("/chat/completions", async (HttpContext context, ModelHost host, ServerOptions options, FinetuneStore finetunes) =>
+            await OpenAiServing.ChatAsync(context, OpenAiProtocol.ParseChat(await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes)), host, finetunes));
+        group.MapPost("/completions", async (HttpContext context, ModelHost host, ServerOptions options, FinetuneStore finetunes) =>
+            await OpenAiServing.CompletionAsync(context, OpenAiProtocol.ParseCompletion(await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes)), host, finetunes));
         group.MapGet("/models", OpenAiServing.ListModelsAsync);
         group.MapGet("/models/{**model}", (HttpContext context, string model, ModelHost host) =>
             OpenAiServing.GetModelAsync(context, Uri.UnescapeDataString(model), host));

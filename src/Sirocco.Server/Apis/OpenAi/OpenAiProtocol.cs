@@ -127,6 +127,9 @@ internal static class OpenAiProtocol
             FrequencyPenalty = OptionalNumber(root, "frequency_penalty", -2, 2),
             PresencePenalty = OptionalNumber(root, "presence_penalty", -2, 2),
             RepetitionPenalty = OptionalNumber(root, "repetition_penalty", 0, 2),
+            Lora = root.TryGetProperty("lora", out JsonElement lora) && lora.ValueKind != JsonValueKind.Null
+                ? (lora.ValueKind == JsonValueKind.String ? NullIfBlank(lora.GetString()!) : throw Bad("lora", lora, "a finetune id or name"))
+                : null,
         };
     }
 
@@ -266,6 +269,8 @@ internal static class OpenAiProtocol
         string found = value.ValueKind == JsonValueKind.Undefined ? "missing" : Shorten(value.GetRawText());
         return new ApiException(ErrorCodes.BadInput, 400, $"{path} is {found}; expected {allowed}");
     }
+
+    private static string? NullIfBlank(string text) => string.IsNullOrWhiteSpace(text) ? null : text;
 
     private static string Shorten(string text) => text.Length <= 60 ? text : text[..60] + "…";
 }

@@ -10,6 +10,7 @@ using Sirocco.Engine.Scheduling;
 using Sirocco.Server.Apis.Common;
 using Sirocco.Server.Apis.WorkersAi;
 using Sirocco.Server.Catalog;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 using Sirocco.Server.Prompting;
 using Sirocco.Server.Protocol;
@@ -18,11 +19,11 @@ namespace Sirocco.Server.Apis.OpenAi;
 
 internal static class OpenAiServing
 {
-    public static Task ChatAsync(HttpContext context, OpenAiRequest request, ModelHost host) =>
-        GenerateAsync(context, request, host, chat: true);
+    public static Task ChatAsync(HttpContext context, OpenAiRequest request, ModelHost host, FinetuneStore finetunes) =>
+        GenerateAsync(context, request, host, finetunes, chat: true);
 
-    public static Task CompletionAsync(HttpContext context, OpenAiRequest request, ModelHost host) =>
-        GenerateAsync(context, request, host, chat: false);
+    public static Task CompletionAsync(HttpContext context, OpenAiRequest request, ModelHost host, FinetuneStore finetunes) =>
+        GenerateAsync(context, request, host, finetunes, chat: false);
 
     public static Task ListModelsAsync(HttpContext context, ModelHost host) => ApiResponses.WriteJsonAsync(context, 200, writer =>
     {
@@ -56,7 +57,7 @@ internal static class OpenAiServing
     private static ApiException ModelNotFound(string name) =>
         new(ErrorCodes.NoSuchModel, 404, $"The model `{name}` does not exist; this server serves @hf/mistral/mistral-7b-instruct-v0.2 and @cf/mistral/mistral-7b-instruct-v0.2-lora.");
 
-    private static async Task GenerateAsync(HttpContext context, OpenAiRequest request, ModelHost host, bool chat)
+    private static async Task GenerateAsync(HttpContext context, OpenAiRequest request, ModelHost host, FinetuneStore finetunes, bool chat)
     {
         GenerationMetrics metrics = GenerationMetrics.For(context);
         metrics.Model = request.Model;
@@ -66,7 +67,10 @@ internal static class OpenAiServing
         {
             throw new ApiException(ErrorCodes.BadInput, 400, $"tools: {model.Name} does not accept tools; use @hf/mistral/mistral-7b-instruct-v0.2");
         }
-        PreparedGeneration prepared = host.Prepare(request.Run, model);
+        PreparedGeneration prepared = host.Prepare(request.Run, model) with
+        {
+            Adapter = WorkersAiServing.ResolveAdapter(context, request.Run.Lora, host, finetunes),
+        };
         metrics.PromptTokens = prepared.PromptIds.Length;
         string id = (chat ? "chatcmpl-" : "cmpl-") + context.TraceIdentifier;
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Routing;
 using Sirocco.Server.Apis.Common;
 using Sirocco.Server.Auth;
 using Sirocco.Server.Catalog;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 using Sirocco.Server.Protocol;
 
@@ -23,8 +24,8 @@ internal static class WorkersAiEndpoints
     {
         RouteGroupBuilder group = routes.MapGroup(prefix + "/accounts/{account_id}/ai");
         group.AddEndpointFilterFactory((_, next) => ApiAuthentication.AccountRoute(tokens, next));
-        group.MapPost("/run/{**model}", (HttpContext context, string model, ModelHost host, ServerOptions options) =>
-            WorkersAiServing.RunAsync(context, Uri.UnescapeDataString(model), host, options));
+        group.MapPost("/run/{**model}", (HttpContext context, string model, ModelHost host, ServerOptions options, FinetuneStore finetunes) =>
+            WorkersAiServing.RunAsync(context, Uri.UnescapeDataString(model), host, options, finetunes));
         group.MapGet("/models/search", Search);
         group.MapGet("/models/schema", Schema);
     }

@@ -5,9 +5,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Sirocco.Engine.Model;
 using Sirocco.Engine.Scheduling;
 using Sirocco.Server.Apis.Common;
 using Sirocco.Server.Catalog;
+using Sirocco.Server.Finetunes;
 using Sirocco.Server.Hosting;
 using Sirocco.Server.Prompting;
 using Sirocco.Server.Protocol;
@@ -16,7 +18,7 @@ namespace Sirocco.Server.Apis.WorkersAi;
 
 internal static class WorkersAiServing
 {
-    public static async Task RunAsync(HttpContext context, string modelName, ModelHost host, ServerOptions options)
+    public static async Task RunAsync(HttpContext context, string modelName, ModelHost host, ServerOptions options, FinetuneStore finetunes)
     {
         GenerationMetrics metrics = GenerationMetrics.For(context);
         metrics.Model = modelName;
@@ -24,12 +26,10 @@ internal static class WorkersAiServing
         metrics.Model = model.Name;
         byte[] body = await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes);
         RunRequest request = RunRequestParser.Parse(body, model);
-        if (request.Lora is { } lora)
+        PreparedGeneration prepared = host.Prepare(request, model) with
         {
-            throw new ApiException(ErrorCodes.BadInput, 400,
-                $"Bad input: no LoRA adapter named \"{lora}\" exists for this account (this server has no finetunes yet).");
-        }
-        PreparedGeneration prepared = host.Prepare(request, model);
+            Adapter = ResolveAdapter(context, request.Lora, host, finetunes),
+        };
         metrics.PromptTokens = prepared.PromptIds.Length;
         GenerationStream generation = host.Start(prepared, context.RequestAborted);
         if (request.Stream)
@@ -56,6 +56,21 @@ internal static class WorkersAiServing
             WriteUsage(writer, outcome);
             writer.WriteEndObject();
         });
+    }
+
+    /// <summary>The adapter a request's <c>lora</c> names (a finetune id or name this account may read), loaded or
+    /// from the cache; null when the request names none.</summary>
+    /// <exception cref="ApiException">400: unknown finetune (5006), not ready (3039), or files that do not fit the
+    /// model.</exception>
+    public static IProjectionAdapter? ResolveAdapter(HttpContext context, string? lora, ModelHost host, FinetuneStore finetunes)
+    {
+        if (lora is null)
+        {
+            return null;
+        }
+        ResolvedAdapter resolved = finetunes.ResolveForRun(Auth.ApiAuthentication.AccountOf(context), lora);
+        GenerationMetrics.For(context).Adapter = resolved.Finetune.Name;
+        return host.Adapters.Get(resolved);
     }
 
     /// <summary>Waits for the end of a generation whose text is not streamed, mapping a cancellation that did not come
