@@ -168,14 +168,15 @@ public sealed class LlamaModel : IDisposable
     /// <param name="logits"><see cref="LogitsWanted.Last"/>: the last chunk leaves the final position's logits;
     /// <see cref="LogitsWanted.All"/>: every chunk leaves its rows, read them in <paramref name="afterChunk"/>.</param>
     /// <param name="afterChunk">Called after each chunk's forward pass, while its logits are valid.</param>
-    public void Prefill(KvSequence sequence, ReadOnlyMemory<int> tokens, LogitsWanted logits = LogitsWanted.Last, Action? afterChunk = null)
+    /// <param name="adapter">The sequence's adapter (LoRA), or null for the base model.</param>
+    public void Prefill(KvSequence sequence, ReadOnlyMemory<int> tokens, LogitsWanted logits = LogitsWanted.Last, Action? afterChunk = null, IProjectionAdapter? adapter = null)
     {
         for (int start = 0; start < tokens.Length; start += MaxBatchTokens)
         {
             int count = Math.Min(MaxBatchTokens, tokens.Length - start);
             bool last = start + count == tokens.Length;
             LogitsWanted wanted = logits == LogitsWanted.All ? LogitsWanted.All : last ? logits : LogitsWanted.None;
-            Forward([new SequenceInput(sequence, tokens.Slice(start, count), wanted)]);
+            Forward([new SequenceInput(sequence, tokens.Slice(start, count), wanted, adapter)]);
             afterChunk?.Invoke();
         }
     }
