@@ -33,7 +33,7 @@ internal static class LogitsCommand
             using var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
             json.WriteStartObject();
             json.WriteString("model", parse.GetValue(model.Model));
-            if (parse.GetValue(lora.Lora) is { } adapterPath)
+            if (lora.Paths(parse) is [string adapterPath])
             {
                 json.WriteString("lora", adapterPath);
             }

@@ -9,10 +9,19 @@ namespace Sirocco.Cli.Commands;
 
 internal sealed class LoraArguments
 {
-    public Option<string?> Lora { get; } = new("--lora")
+    /// <param name="many">Whether --lora may be given several times (bench compares adapters).</param>
+    public LoraArguments(bool many = false)
     {
-        Description = "A LoRA adapter: a directory with adapter_config.json and adapter_model.safetensors (PEFT), or a llama.cpp .gguf adapter",
-    };
+        Lora = new Option<string[]>("--lora")
+        {
+            Description = many
+                ? "A LoRA adapter to time against the base model (PEFT directory or .gguf file); repeat for several"
+                : "A LoRA adapter: a directory with adapter_config.json and adapter_model.safetensors (PEFT), or a llama.cpp .gguf adapter",
+            Arity = many ? ArgumentArity.ZeroOrMore : ArgumentArity.ZeroOrOne,
+        };
+    }
+
+    public Option<string[]> Lora { get; }
 
     public Option<int> MaxRank { get; } = new("--lora-max-rank")
     {
@@ -37,9 +46,12 @@ internal sealed class LoraArguments
         return LoraLimits.Default with { MaxRank = rank };
     }
 
+    /// <summary>The adapter paths given, in order.</summary>
+    public IReadOnlyList<string> Paths(ParseResult parse) => parse.GetValue(Lora) ?? [];
+
     /// <summary>Loads the adapter named by --lora for <paramref name="model"/>, or returns null without one.</summary>
     public LoraAdapter? Load(ParseResult parse, LlamaModel model) =>
-        parse.GetValue(Lora) is { } path ? Load(path, parse, model) : null;
+        Paths(parse) is [string path, ..] ? Load(path, parse, model) : null;
 
     /// <summary>Loads the adapter at <paramref name="path"/> and reports it on stderr.</summary>
     public LoraAdapter Load(string path, ParseResult parse, LlamaModel model)
