@@ -87,6 +87,7 @@ internal static class BenchCommand
                     Print(o, Label($"pp{length}", variants[v].Name, v), nameWidth, rates[v], Relative(rates, v));
                 }
             }
+            double rateBase = 0;
             if (decodeTokens > 0)
             {
                 // The ceiling again, right before decode (shared machines drift); the higher of the two is used.
@@ -102,6 +103,7 @@ internal static class BenchCommand
                     return decodeTokens / seconds;
                 });
                 double mean = rates[0].Average();
+                rateBase = mean;
                 double bytesPerSecond = mean * llama.Weights.BytesPerToken;
                 Print(o, $"tg{decodeTokens}", nameWidth, rates[0],
                     $"  weights {bytesPerSecond / 1e9:0.0} GB/s = {bytesPerSecond / bandwidth:P0} of the measured ceiling ({bandwidth / llama.Weights.BytesPerToken:0.00} tokens/s)");
@@ -113,6 +115,9 @@ internal static class BenchCommand
             foreach ((string name, LoraAdapter? adapter) in variants.Skip(1))
             {
                 o.WriteLine($"adapter    {name}: {adapter!.Description}");
+                double deltaMs = DeltaMilliseconds(llama, adapter);
+                string share = rateBase > 0 ? $" = {deltaMs * rateBase / 1000:P1} of the base decode step" : "";
+                o.WriteLine($"           its delta alone: {deltaMs:0.00} ms per token on one thread (best of 5 passes over every adapted projection){share}");
             }
             long fileBytes = Directory.Exists(llama.Weights.SourcePath) ? 0 : new FileInfo(llama.Weights.SourcePath).Length;
             o.WriteLine($"memory     resident {rssWarm / 1048576.0:0} MiB after warm-up (peak {ReadStatus("VmHWM") / 1048576.0:0} MiB counts the bandwidth probe's buffer); model file {fileBytes / 1048576.0:0} MiB, KV cache {cache.AllocatedBytes / 1048576.0:0} MiB ({cacheType})");
@@ -138,6 +143,34 @@ internal static class BenchCommand
             llama.Forward([new SequenceInput(sequence, token, LogitsWanted.Last, adapter)]);
         }
         return (prefill, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Milliseconds one token's adapter deltas take on the calling thread, as the forward pass runs them
+    /// (every adapted projection of every layer, one token row), best of five passes; isolates the adapter's own cost
+    /// from the noise of whole decode steps.</summary>
+    private static double DeltaMilliseconds(LlamaModel llama, LoraAdapter adapter)
+    {
+        int widest = Math.Max(llama.Config.ModelDim, Math.Max(llama.Config.HiddenDim, llama.Config.HeadCount * llama.Config.HeadDim));
+        var random = new Random(5);
+        float[] x = [.. Enumerable.Range(0, widest).Select(_ => (float)(random.NextDouble() - 0.5))];
+        var y = new float[widest];
+        double best = double.MaxValue;
+        for (int pass = 0; pass < 5; pass++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int layer = 0; layer < llama.Config.LayerCount; layer++)
+            {
+                foreach ((LlamaTensorRole role, Sirocco.Kernels.WeightMatrix matrix) in llama.Weights.Layers[layer].Matrices)
+                {
+                    if (adapter.Targets(layer, role))
+                    {
+                        adapter.AddDelta(layer, role, x.AsSpan(0, matrix.Columns), y.AsSpan(0, matrix.Rows));
+                    }
+                }
+            }
+            best = Math.Min(best, clock.Elapsed.TotalMilliseconds);
+        }
+        return best;
     }
 
     /// <summary>Runs <paramref name="measure"/> <paramref name="runs"/> times for every variant, cycling through the

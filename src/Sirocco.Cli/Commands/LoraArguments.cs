@@ -9,19 +9,28 @@ namespace Sirocco.Cli.Commands;
 
 internal sealed class LoraArguments
 {
+    private readonly Option<string?>? _one;
+    private readonly Option<string[]>? _many;
+
     /// <param name="many">Whether --lora may be given several times (bench compares adapters).</param>
     public LoraArguments(bool many = false)
     {
-        Lora = new Option<string[]>("--lora")
+        if (many)
         {
-            Description = many
-                ? "A LoRA adapter to time against the base model (PEFT directory or .gguf file); repeat for several"
-                : "A LoRA adapter: a directory with adapter_config.json and adapter_model.safetensors (PEFT), or a llama.cpp .gguf adapter",
-            Arity = many ? ArgumentArity.ZeroOrMore : ArgumentArity.ZeroOrOne,
-        };
+            _many = new Option<string[]>("--lora")
+            {
+                Description = "A LoRA adapter to time against the base model (PEFT directory or .gguf file); repeat for several",
+                Arity = ArgumentArity.ZeroOrMore,
+            };
+        }
+        else
+        {
+            _one = new Option<string?>("--lora")
+            {
+                Description = "A LoRA adapter: a directory with adapter_config.json and adapter_model.safetensors (PEFT), or a llama.cpp .gguf adapter",
+            };
+        }
     }
-
-    public Option<string[]> Lora { get; }
 
     public Option<int> MaxRank { get; } = new("--lora-max-rank")
     {
@@ -31,7 +40,7 @@ internal sealed class LoraArguments
 
     public void AddTo(Command command)
     {
-        command.Options.Add(Lora);
+        command.Options.Add((Option?)_one ?? _many!);
         command.Options.Add(MaxRank);
     }
 
@@ -47,7 +56,8 @@ internal sealed class LoraArguments
     }
 
     /// <summary>The adapter paths given, in order.</summary>
-    public IReadOnlyList<string> Paths(ParseResult parse) => parse.GetValue(Lora) ?? [];
+    public IReadOnlyList<string> Paths(ParseResult parse) =>
+        _one is not null ? (parse.GetValue(_one) is { } path ? [path] : []) : parse.GetValue(_many!) ?? [];
 
     /// <summary>Loads the adapter named by --lora for <paramref name="model"/>, or returns null without one.</summary>
     public LoraAdapter? Load(ParseResult parse, LlamaModel model) =>

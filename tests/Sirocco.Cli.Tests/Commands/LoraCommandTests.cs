@@ -54,6 +54,22 @@ public sealed class LoraCommandTests(ModelCommandTests.TinyModel model) : IClass
         AssertOneLineError(SiroccoProcess.Run("synth-lora", "--model", _model, "--targets", "lm_head", "--out", _dir.File("x")), "--targets", "lm_head");
     }
 
+    [Fact]
+    public void Bench_TimesEachAdapterAgainstTheBase()
+    {
+        string qkvo = _dir.File("qkvo"), all = _dir.File("all.gguf");
+        Ok(SiroccoProcess.Run("synth-lora", "--model", _model, "--targets", "attn", "--out", qkvo));
+        Ok(SiroccoProcess.Run("synth-lora", "--model", _model, "--targets", "all", "--format", "gguf", "--out", all));
+        var r = SiroccoProcess.Run("bench", "--model", _model, "--prompt", "8", "--decode", "2", "--repetitions", "2", "--lora", qkvo, "--lora", all);
+        Ok(r);
+        Assert.Matches(@"pp8\s+[\d.]+", r.StdOut);
+        Assert.Matches(@"pp8 qkvo\s+[\d.]+ .*× base", r.StdOut);
+        Assert.Matches(@"tg2\s+[\d.]+.*of the measured ceiling", r.StdOut);
+        Assert.Matches(@"tg2 qkvo\s+[\d.]+ .*× base \([+-][\d.]+% time per token\)", r.StdOut);
+        Assert.Matches(@"tg2 all\s+[\d.]+ .*× base", r.StdOut);
+        Assert.Matches(@"its delta alone: [\d.]+ ms per token", r.StdOut);
+    }
+
     private float[] Logits(params string[] extra)
     {
         var r = SiroccoProcess.Run(["logits", "--model", _model, "--tokens", "[1, 415, 2936, 9060]", "--kv-type", "f32", .. extra]);
