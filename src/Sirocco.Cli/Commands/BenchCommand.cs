@@ -117,7 +117,7 @@ internal static class BenchCommand
                 o.WriteLine($"adapter    {name}: {adapter!.Description}");
                 double deltaMs = DeltaMilliseconds(llama, adapter);
                 string share = rateBase > 0 ? $" = {deltaMs * rateBase / 1000:P1} of the base decode step" : "";
-                o.WriteLine($"           its delta alone: {deltaMs:0.00} ms per token on one thread (best of 5 passes over every adapted projection){share}");
+                o.WriteLine($"           its deltas alone on one thread: {deltaMs:0.00} ms per token (best of 5 passes over every adapted projection){share}");
             }
             long fileBytes = Directory.Exists(llama.Weights.SourcePath) ? 0 : new FileInfo(llama.Weights.SourcePath).Length;
             o.WriteLine($"memory     resident {rssWarm / 1048576.0:0} MiB after warm-up (peak {ReadStatus("VmHWM") / 1048576.0:0} MiB counts the bandwidth probe's buffer); model file {fileBytes / 1048576.0:0} MiB, KV cache {cache.AllocatedBytes / 1048576.0:0} MiB ({cacheType})");
@@ -198,7 +198,8 @@ internal static class BenchCommand
             return "";
         }
         double ratio = rates[variant].Average() / rates[0].Average();
-        return $"  {ratio:0.000}× base ({1 / ratio - 1:+0.0%;-0.0%} time per token)";
+        double percent = Math.Round((1 / ratio - 1) * 100, 1);
+        return $"  {ratio:0.000}× base ({(percent < 0 ? "-" : "+")}{Math.Abs(percent):0.0}% time per token)";
     }
 
     private static void Print(TextWriter o, string name, int width, List<double> rates, string tail)

@@ -67,7 +67,7 @@ public sealed class LoraCommandTests(ModelCommandTests.TinyModel model) : IClass
         Assert.Matches(@"tg2\s+[\d.]+.*of the measured ceiling", r.StdOut);
         Assert.Matches(@"tg2 qkvo\s+[\d.]+ .*× base \([+-][\d.]+% time per token\)", r.StdOut);
         Assert.Matches(@"tg2 all\s+[\d.]+ .*× base", r.StdOut);
-        Assert.Matches(@"its delta alone: [\d.]+ ms per token", r.StdOut);
+        Assert.Matches(@"its deltas alone on one thread: [\d.]+ ms per token", r.StdOut);
     }
 
     private float[] Logits(params string[] extra)
