@@ -35,7 +35,7 @@ internal sealed class PeftAdapterConfig
     private readonly (string Key, Regex Pattern, double Value)[] _alphaPattern;
 
     private PeftAdapterConfig(string path, int rank, double alpha, bool useRsLora, Target targets, Target excluded,
-        int[]? layers, (string, Regex, int)[] rankPattern, (string, Regex, double)[] alphaPattern, string? baseModel)
+        int[]? layers, (string, Regex, int)[] rankPattern, (string, Regex, double)[] alphaPattern)
     {
         _path = path;
         Rank = rank;
@@ -46,7 +46,6 @@ internal sealed class PeftAdapterConfig
         LayersToTransform = layers;
         _rankPattern = rankPattern;
         _alphaPattern = alphaPattern;
-        BaseModel = baseModel;
     }
 
     /// <summary><c>r</c>: the rank of modules no rank_pattern entry matches (PEFT's default is 8).</summary>
@@ -60,12 +59,6 @@ internal sealed class PeftAdapterConfig
 
     /// <summary><c>layers_to_transform</c>, or null for every layer.</summary>
     public int[]? LayersToTransform { get; }
-
-    /// <summary><c>base_model_name_or_path</c>, for the description only.</summary>
-    public string? BaseModel { get; }
-
-    /// <summary>The largest rank any module may have by this config (r and every rank_pattern value).</summary>
-    public int MaxConfiguredRank => _rankPattern.Select(p => p.Value).Append(Rank).Max();
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="LoraFormatException">MalformedFile, FileTooLarge, WrongModelType, Unsupported,
@@ -195,7 +188,7 @@ internal sealed class PeftAdapterConfig
                 }
             }
         }
-        var config = new PeftAdapterConfig(path, rank, alpha, useRsLora, targets, excluded, layers, rankPattern, alphaPattern, keys.String("base_model_name_or_path"));
+        var config = new PeftAdapterConfig(path, rank, alpha, useRsLora, targets, excluded, layers, rankPattern, alphaPattern);
         config.CheckTargetsExist(layerCount);
         return config;
     }
