@@ -8,6 +8,7 @@ var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server 
 {
     ServeCommand.Create(),
     SynthCommand.Create(),
+    SynthLoraCommand.Create(),
     InspectCommand.Create(),
     TokenizeCommand.Create(),
     RunCommand.Create(),

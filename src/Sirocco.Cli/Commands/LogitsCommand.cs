@@ -1,9 +1,10 @@
-// `sirocco logits --model PATH --tokens '[1, 415, …]'`: runs the model over a token sequence and prints the logits
-// of the last position (or of every position with --all) as JSON, so a conversion or quantization can be checked
-// number by number against another implementation.
+// `sirocco logits --model PATH [--lora ADAPTER] --tokens '[1, 415, …]'`: runs the model (with an adapter, if given)
+// over a token sequence and prints the logits of the last position (or of every position with --all) as JSON, so a
+// conversion, a quantization or an adapter can be checked number by number against another implementation.
 
 using System.CommandLine;
 using System.Text.Json;
+using Sirocco.Engine.Lora;
 using Sirocco.Engine.Model;
 
 namespace Sirocco.Cli.Commands;
@@ -13,21 +14,29 @@ internal static class LogitsCommand
     public static Command Create()
     {
         var model = new ModelArguments();
+        var lora = new LoraArguments();
         var tokens = new Option<string>("--tokens") { Description = "Token ids as a JSON array, e.g. '[1, 415, 2936]'", Required = true };
         var all = new Option<bool>("--all") { Description = "Print the logits of every position, not only the last" };
         var command = new Command("logits", "Print the logits of a token sequence as JSON") { tokens, all };
         model.AddTo(command);
+        lora.AddTo(command);
         command.SetAction(parse => CliErrors.Run("logits", () =>
         {
             int[] ids = ParseTokens(parse.GetValue(tokens)!);
+            lora.Limits(parse);
             using LlamaModel llama = model.Load(parse);
             CheckIds(ids, llama.Config);
+            LoraAdapter? adapter = lora.Load(parse, llama);
             using KvCachePool pool = llama.CreateCache(KvCacheOptions.ForPositions(llama.Config, ids.Length, model.CacheType(parse)));
             using KvSequence sequence = pool.CreateSequence();
             using Stream stdout = Console.OpenStandardOutput();
             using var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
             json.WriteStartObject();
             json.WriteString("model", parse.GetValue(model.Model));
+            if (lora.Paths(parse) is [string adapterPath])
+            {
+                json.WriteString("lora", adapterPath);
+            }
             json.WriteStartArray("tokens");
             foreach (int id in ids)
             {
@@ -61,7 +70,7 @@ internal static class LogitsCommand
                     }
                     json.WriteEndArray();
                 }
-            });
+            }, adapter);
             json.WriteEndArray();
             json.WriteEndObject();
             json.Flush();

@@ -1,8 +1,9 @@
-// `sirocco run --model PATH "prompt"`: one chat turn (or, with --raw, a plain continuation) printed as it is
-// generated, then a summary line on stderr: prompt and generated tokens, prefill and decode speed.
+// `sirocco run --model PATH [--lora ADAPTER] "prompt"`: one chat turn (or, with --raw, a plain continuation) printed
+// as it is generated, then a summary line on stderr: prompt and generated tokens, prefill and decode speed.
 
 using System.CommandLine;
 using Sirocco.Engine.Generation;
+using Sirocco.Engine.Lora;
 using Sirocco.Engine.Model;
 using Sirocco.Engine.Sampling;
 using Sirocco.Engine.Tokenization;
@@ -14,6 +15,7 @@ internal static class RunCommand
     public static Command Create()
     {
         var model = new ModelArguments();
+        var lora = new LoraArguments();
         var prompt = new Argument<string>("prompt") { Description = "What to ask (or, with --raw, the text to continue)" };
         var raw = new Option<bool>("--raw") { Description = "No chat template: tokenize the prompt as given after a BOS token" };
         var system = new Option<string?>("--system") { Description = "A system message (Mistral folds it into the first user turn)" };
@@ -30,6 +32,7 @@ internal static class RunCommand
             prompt, raw, system, maxTokens, temperature, topP, topK, repetition, frequency, presence, seed,
         };
         model.AddTo(command);
+        lora.AddTo(command);
         command.SetAction(parse => CliErrors.Run("run", () =>
         {
             var sampling = new SamplingOptions
@@ -52,6 +55,7 @@ internal static class RunCommand
             {
                 throw new CliUsageException($"--max-tokens {limit}: must be 0 or more");
             }
+            lora.Limits(parse); // validate before the (possibly long) load
             string modelPath = parse.GetValue(model.Model)!;
             Tokenizer tokenizer = TokenizerLoader.Load(modelPath);
             string text = parse.GetValue(prompt)!;
@@ -72,6 +76,7 @@ internal static class RunCommand
             }
 
             using LlamaModel llama = model.Load(parse);
+            LoraAdapter? adapter = lora.Load(parse, llama);
             if (ids.Length >= llama.Config.ContextLength)
             {
                 throw new CliUsageException($"the prompt is {ids.Length} tokens; the model's context holds {llama.Config.ContextLength}");
@@ -79,7 +84,7 @@ internal static class RunCommand
             KvCacheType cacheType = model.CacheType(parse);
             int positions = Math.Min(llama.Config.ContextLength, ids.Length + limit + 1);
             using KvCachePool cache = llama.CreateCache(KvCacheOptions.ForPositions(llama.Config, positions, cacheType));
-            var generator = new TextGenerator(llama, tokenizer, cache);
+            var generator = new TextGenerator(llama, tokenizer, cache, adapter);
             var stdout = Console.Out;
             GenerationResult result = generator.Generate(ids, limit, sampling, piece =>
             {

@@ -40,7 +40,8 @@ public sealed class TextGenerator
     private readonly KvCachePool _cache;
     private readonly float[] _logits;
 
-    public TextGenerator(LlamaModel model, Tokenizer tokenizer, KvCachePool cache)
+    /// <param name="adapter">A LoRA adapter applied to every generation, or null for the base model.</param>
+    public TextGenerator(LlamaModel model, Tokenizer tokenizer, KvCachePool cache, IProjectionAdapter? adapter = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -53,7 +54,11 @@ public sealed class TextGenerator
         _tokenizer = tokenizer;
         _cache = cache;
         _logits = new float[model.Config.VocabSize];
+        Adapter = adapter;
     }
+
+    /// <summary>The adapter every generation runs with, or null.</summary>
+    public IProjectionAdapter? Adapter { get; }
 
     /// <summary>Generates up to <paramref name="maxTokens"/> tokens after <paramref name="prompt"/>, calling
     /// <paramref name="onText"/> with each new piece of text (never half a UTF-8 character).</summary>
@@ -92,7 +97,7 @@ public sealed class TextGenerator
 
         var clock = Stopwatch.StartNew();
         cancellationToken.ThrowIfCancellationRequested();
-        _model.Prefill(sequence, promptIds, LogitsWanted.Last, cancellationToken.ThrowIfCancellationRequested);
+        _model.Prefill(sequence, promptIds, LogitsWanted.Last, cancellationToken.ThrowIfCancellationRequested, Adapter);
         TimeSpan prefill = clock.Elapsed;
         clock.Restart();
 
@@ -103,7 +108,7 @@ public sealed class TextGenerator
             if (i > 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                _model.Forward([new SequenceInput(sequence, next)]);
+                _model.Forward([new SequenceInput(sequence, next, LogitsWanted.Last, Adapter)]);
             }
             _model.Logits(0).CopyTo(_logits);
             int token = sampler.Sample(_logits, history);

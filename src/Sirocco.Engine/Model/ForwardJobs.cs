@@ -230,3 +230,60 @@ internal sealed class AttentionJob : ParallelJob
         return block.Single!.Slice(at, headDim);
     }
 }
+
+/// <summary>The per-sequence adapter deltas (LoRA) after up to three products over the same token rows (Q/K/V, or
+/// gate/up), one unit per (product, token) whose sequence's adapter targets that product. Units go product by product,
+/// so consecutive units reuse one product's adapter matrices from cache; each unit writes only its own token's output
+/// row, and each delta is computed exactly as a call on one thread would compute it, so the result does not depend on
+/// the thread count or on how sequences were batched.</summary>
+internal sealed class AdapterJob(int maxTokens, IProjectionAdapter?[] tokenAdapter) : ParallelJob
+{
+    private const int MaxSegments = 3;
+
+    private readonly LlamaTensorRole[] _roles = new LlamaTensorRole[MaxSegments];
+    private readonly NativeBuffer<float>?[] _inputs = new NativeBuffer<float>?[MaxSegments];
+    private readonly NativeBuffer<float>?[] _outputs = new NativeBuffer<float>?[MaxSegments];
+    private readonly int[] _inputWidths = new int[MaxSegments];
+    private readonly int[] _outputWidths = new int[MaxSegments];
+    private readonly byte[] _unitSegment = new byte[MaxSegments * maxTokens];
+    private readonly int[] _unitToken = new int[MaxSegments * maxTokens];
+    private int _segments;
+    private int _layer;
+
+    public int UnitCount { get; private set; }
+
+    /// <summary>Starts planning the deltas of <paramref name="layer"/>.</summary>
+    public void Begin(int layer)
+    {
+        _layer = layer;
+        _segments = 0;
+        UnitCount = 0;
+    }
+
+    /// <summary>Adds a unit for every token among the first <paramref name="tokens"/> whose adapter targets
+    /// <paramref name="role"/>: output row t += Δ(input row t).</summary>
+    public void Add(LlamaTensorRole role, NativeBuffer<float> input, int inputWidth, NativeBuffer<float> output, int outputWidth, int tokens)
+    {
+        int s = _segments++;
+        _roles[s] = role;
+        _inputs[s] = input;
+        _inputWidths[s] = inputWidth;
+        _outputs[s] = output;
+        _outputWidths[s] = outputWidth;
+        for (int t = 0; t < tokens; t++)
+        {
+            if (tokenAdapter[t] is { } adapter && adapter.Targets(_layer, role))
+            {
+                _unitSegment[UnitCount] = (byte)s;
+                _unitToken[UnitCount++] = t;
+            }
+        }
+    }
+
+    public override void Execute(int unit, int worker)
+    {
+        int s = _unitSegment[unit], t = _unitToken[unit];
+        int inputWidth = _inputWidths[s], outputWidth = _outputWidths[s];
+        tokenAdapter[t]!.AddDelta(_layer, _roles[s], _inputs[s]!.Slice((long)t * inputWidth, inputWidth), _outputs[s]!.Slice((long)t * outputWidth, outputWidth));
+    }
+}

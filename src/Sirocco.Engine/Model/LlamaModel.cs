@@ -33,6 +33,9 @@ public enum LogitsWanted
 
 /// <summary>Adds a per-sequence correction to a projection's output: the seam for unmerged LoRA adapters, which add
 /// s·B·(A·x) to the base product W·x of the targeted matrices.</summary>
+/// <remarks>The forward pass calls <see cref="AddDelta"/> after the product and before RoPE, once per token row, from
+/// any of its worker threads and concurrently for different rows and projections (one adapter may also serve several
+/// sequences of a batch), so implementations must be thread-safe.</remarks>
 public interface IProjectionAdapter
 {
     /// <summary>Whether this adapter touches <paramref name="role"/> in <paramref name="layer"/>.</summary>
@@ -59,6 +62,7 @@ public sealed class LlamaModel : IDisposable
     private readonly MatMulJob _matMul = new();
     private readonly QuantizeJob _quantize = new();
     private readonly AttentionJob _attention;
+    private readonly AdapterJob _adapterJob;
     private readonly int _ropeDim;
 
     // Scratch, T × width each (T = MaxBatchTokens).
@@ -66,6 +70,7 @@ public sealed class LlamaModel : IDisposable
     private readonly NativeBuffer<byte> _actA, _actB; // activation rows in a weight type's format (two formats at once)
     private readonly NativeBuffer<float> _cos, _sin;
     private readonly KvSequence[] _tokenSequence;
+    private readonly IProjectionAdapter?[] _tokenAdapter;
     private readonly int[] _tokenPosition, _tokenInput, _logitToken;
     private NativeBuffer<float> _logits;
     private int _logitRows;
@@ -104,6 +109,8 @@ public sealed class LlamaModel : IDisposable
         _cos = new NativeBuffer<float>((long)t * _ropeDim / 2);
         _sin = new NativeBuffer<float>((long)t * _ropeDim / 2);
         _tokenSequence = new KvSequence[t];
+        _tokenAdapter = new IProjectionAdapter?[t];
+        _adapterJob = new AdapterJob(t, _tokenAdapter);
         _tokenPosition = new int[t];
         _tokenInput = new int[t];
         _logitToken = new int[t];
@@ -153,9 +160,17 @@ public sealed class LlamaModel : IDisposable
         {
             adapters |= input.Adapter is not null;
         }
-        for (int layer = 0; layer < Config.LayerCount; layer++)
+        try
         {
-            Layer(layer, tokens, inputs, adapters);
+            for (int layer = 0; layer < Config.LayerCount; layer++)
+            {
+                Layer(layer, tokens, adapters);
+            }
+        }
+        finally
+        {
+            // Holds no adapter past the call: a cache of adapters must be able to let one go.
+            Array.Clear(_tokenAdapter, 0, tokens);
         }
         OutputLogits(tokens);
         foreach (SequenceInput input in inputs)
@@ -168,14 +183,15 @@ public sealed class LlamaModel : IDisposable
     /// <param name="logits"><see cref="LogitsWanted.Last"/>: the last chunk leaves the final position's logits;
     /// <see cref="LogitsWanted.All"/>: every chunk leaves its rows, read them in <paramref name="afterChunk"/>.</param>
     /// <param name="afterChunk">Called after each chunk's forward pass, while its logits are valid.</param>
-    public void Prefill(KvSequence sequence, ReadOnlyMemory<int> tokens, LogitsWanted logits = LogitsWanted.Last, Action? afterChunk = null)
+    /// <param name="adapter">The sequence's adapter (LoRA), or null for the base model.</param>
+    public void Prefill(KvSequence sequence, ReadOnlyMemory<int> tokens, LogitsWanted logits = LogitsWanted.Last, Action? afterChunk = null, IProjectionAdapter? adapter = null)
     {
         for (int start = 0; start < tokens.Length; start += MaxBatchTokens)
         {
             int count = Math.Min(MaxBatchTokens, tokens.Length - start);
             bool last = start + count == tokens.Length;
             LogitsWanted wanted = logits == LogitsWanted.All ? LogitsWanted.All : last ? logits : LogitsWanted.None;
-            Forward([new SequenceInput(sequence, tokens.Slice(start, count), wanted)]);
+            Forward([new SequenceInput(sequence, tokens.Slice(start, count), wanted, adapter)]);
             afterChunk?.Invoke();
         }
     }
@@ -219,6 +235,7 @@ public sealed class LlamaModel : IDisposable
                     throw new ArgumentException($"input {i}: token id {ids[j]} at {j} is outside the vocabulary of {Config.VocabSize}", nameof(inputs));
                 }
                 _tokenSequence[tokens + j] = input.Cache;
+                _tokenAdapter[tokens + j] = input.Adapter;
                 _tokenPosition[tokens + j] = start + j;
                 _tokenInput[tokens + j] = i;
                 if (input.Logits == LogitsWanted.All || (input.Logits == LogitsWanted.Last && j == count - 1))
@@ -258,7 +275,7 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
-    private void Layer(int layer, int tokens, ReadOnlySpan<SequenceInput> inputs, bool adapters)
+    private void Layer(int layer, int tokens, bool adapters)
     {
         LayerWeights w = Weights.Layers[layer];
         int d = Config.ModelDim, hd = Config.HeadDim, half = _ropeDim / 2;
@@ -272,9 +289,7 @@ public sealed class LlamaModel : IDisposable
         MultiplyMany(tokens, _xn, d, (w.Query, _q), (w.Key, _k), (w.Value, _v));
         if (adapters)
         {
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Query, _xn, d, _q, qDim);
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Key, _xn, d, _k, kvDim);
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Value, _xn, d, _v, kvDim);
+            Adapt(tokens, layer, (LlamaTensorRole.Query, _xn, d, _q, qDim), (LlamaTensorRole.Key, _xn, d, _k, kvDim), (LlamaTensorRole.Value, _xn, d, _v, kvDim));
         }
         for (int t = 0; t < tokens; t++)
         {
@@ -293,7 +308,7 @@ public sealed class LlamaModel : IDisposable
         MultiplyMany(tokens, _att, qDim, (w.AttentionOutput, _tmp));
         if (adapters)
         {
-            Adapt(inputs, tokens, layer, LlamaTensorRole.AttentionOutput, _att, qDim, _tmp, d);
+            Adapt(tokens, layer, (LlamaTensorRole.AttentionOutput, _att, qDim, _tmp, d));
         }
         AddRows(tokens, _x, _tmp, d);
 
@@ -305,8 +320,7 @@ public sealed class LlamaModel : IDisposable
         MultiplyMany(tokens, _xn, d, (w.Gate, _gate), (w.Up, _up));
         if (adapters)
         {
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Gate, _xn, d, _gate, hidden);
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Up, _xn, d, _up, hidden);
+            Adapt(tokens, layer, (LlamaTensorRole.Gate, _xn, d, _gate, hidden), (LlamaTensorRole.Up, _xn, d, _up, hidden));
         }
         for (int t = 0; t < tokens; t++)
         {
@@ -316,7 +330,7 @@ public sealed class LlamaModel : IDisposable
         MultiplyMany(tokens, _gate, hidden, (w.Down, _tmp));
         if (adapters)
         {
-            Adapt(inputs, tokens, layer, LlamaTensorRole.Down, _gate, hidden, _tmp, d);
+            Adapt(tokens, layer, (LlamaTensorRole.Down, _gate, hidden, _tmp, d));
         }
         AddRows(tokens, _x, _tmp, d);
     }
@@ -379,17 +393,16 @@ public sealed class LlamaModel : IDisposable
         _pool.Run(_quantize, tokens);
     }
 
-    private void Adapt(ReadOnlySpan<SequenceInput> inputs, int tokens, int layer, LlamaTensorRole role,
-        NativeBuffer<float> input, int inputWidth, NativeBuffer<float> output, int outputWidth)
+    /// <summary>Adds each token's adapter delta to the outputs of <paramref name="products"/> (one parallel step for
+    /// all of them; a single unit runs on the calling thread).</summary>
+    private void Adapt(int tokens, int layer, params ReadOnlySpan<(LlamaTensorRole Role, NativeBuffer<float> Input, int InputWidth, NativeBuffer<float> Output, int OutputWidth)> products)
     {
-        for (int t = 0; t < tokens; t++)
+        _adapterJob.Begin(layer);
+        foreach ((LlamaTensorRole role, NativeBuffer<float> input, int inputWidth, NativeBuffer<float> output, int outputWidth) in products)
         {
-            IProjectionAdapter? adapter = inputs[_tokenInput[t]].Adapter;
-            if (adapter is not null && adapter.Targets(layer, role))
-            {
-                adapter.AddDelta(layer, role, input.Slice((long)t * inputWidth, inputWidth), output.Slice((long)t * outputWidth, outputWidth));
-            }
+            _adapterJob.Add(role, input, inputWidth, output, outputWidth, tokens);
         }
+        _pool.Run(_adapterJob, _adapterJob.UnitCount);
     }
 
     private static void AddRows(int tokens, NativeBuffer<float> x, NativeBuffer<float> delta, int width) =>

@@ -170,16 +170,19 @@ public class LlamaModelTests
         }
     }
 
-    /// <summary>Adds a fixed small vector to one projection's output (a stand-in for B·A·x).</summary>
+    /// <summary>Adds a fixed small vector to one projection's output (a stand-in for B·A·x). Thread-safe, as the seam
+    /// requires: the forward pass calls it from its workers.</summary>
     private sealed class ShiftAdapter(LlamaTensorRole? target) : IProjectionAdapter
     {
-        public int Calls { get; private set; }
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
 
         public bool Targets(int layer, LlamaTensorRole role) => role == target;
 
         public void AddDelta(int layer, LlamaTensorRole role, ReadOnlySpan<float> input, Span<float> output)
         {
-            Calls++;
+            Interlocked.Increment(ref _calls);
             for (int i = 0; i < output.Length; i++)
             {
                 output[i] += 0.05f * MathF.Sin(i + layer);

@@ -1,5 +1,7 @@
-// Small adapter files for the finetune tests: an adapter_config.json as PEFT writes it (plus the model_type Workers AI
-// requires) and a minimal well-formed safetensors file, padded to any size; and a store on a temporary directory.
+// Adapter files for the finetune tests: a real synthetic PEFT adapter for the test server's model (the server checks
+// uploads by loading them with the engine), with the config's rank or model_type rewritten where a test needs a bad
+// one, and a minimal well-formed safetensors file padded to any size for the size-limit tests; and a store on a
+// temporary directory.
 
 using System.Buffers.Binary;
 using System.Text;
@@ -12,11 +14,39 @@ internal static class AdapterFiles
 {
     public static readonly ModelCatalog Catalog = ModelCatalog.Load(4096);
 
-    public static byte[] Config(int rank = 8, string modelType = "mistral") => Encoding.UTF8.GetBytes(
-        $$"""{"base_model_name_or_path":"mistralai/Mistral-7B-Instruct-v0.2","model_type":"{{modelType}}","peft_type":"LORA","r":{{rank}},"lora_alpha":16,"target_modules":["q_proj","v_proj"],"task_type":"CAUSAL_LM"}""");
+    private static readonly Lazy<TempDir> s_dir = new(() => new TempDir());
+    private static readonly Dictionary<byte, (byte[] Config, byte[] Weights)> s_adapters = [];
 
-    /// <summary>A safetensors file with one F32 tensor of <paramref name="floatCount"/> values (seeded bytes).</summary>
-    public static byte[] Weights(int floatCount = 4, byte seed = 1)
+    /// <summary>adapter_config.json of the synthetic rank-8 adapter, with "r" and "model_type" set as given.</summary>
+    public static byte[] Config(int rank = 8, string modelType = "mistral")
+    {
+        var config = System.Text.Json.Nodes.JsonNode.Parse(Synthetic(1).Config)!.AsObject();
+        config["r"] = rank;
+        config["model_type"] = modelType;
+        return rank == 8 && modelType == "mistral" ? Synthetic(1).Config : Encoding.UTF8.GetBytes(config.ToJsonString());
+    }
+
+    /// <summary>adapter_model.safetensors: the synthetic adapter of <paramref name="seed"/> for the test model; or, when
+    /// <paramref name="floatCount"/> is given, a file with one F32 tensor of that many seeded bytes (for size limits).</summary>
+    public static byte[] Weights(int? floatCount = null, byte seed = 1) =>
+        floatCount is int count ? PaddedWeights(count, seed) : Synthetic(seed).Weights;
+
+    private static (byte[] Config, byte[] Weights) Synthetic(byte seed)
+    {
+        lock (s_adapters)
+        {
+            if (!s_adapters.TryGetValue(seed, out var files))
+            {
+                string dir = s_dir.Value.File($"adapter-{seed}");
+                Sirocco.Engine.Synthesis.SyntheticLoraWriter.WritePeft(dir, Http.TestServer.Config, new Sirocco.Engine.Synthesis.SyntheticLoraOptions { Seed = seed });
+                files = (File.ReadAllBytes(Path.Combine(dir, "adapter_config.json")), File.ReadAllBytes(Path.Combine(dir, "adapter_model.safetensors")));
+                s_adapters[seed] = files;
+            }
+            return files;
+        }
+    }
+
+    private static byte[] PaddedWeights(int floatCount, byte seed)
     {
         byte[] header = Encoding.UTF8.GetBytes(
             $$$"""{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight":{"dtype":"F32","shape":[{{{floatCount}}}],"data_offsets":[0,{{{floatCount * 4}}}]}}""");

@@ -235,7 +235,7 @@ public sealed class FinetunesEndpointTests : IClassFixture<FinetunesEndpointTest
         AssertError(await UploadAsync(id, Finetune.ConfigFileName, AdapterFiles.Config()), HttpStatusCode.BadRequest, 5006, "already has adapter_config.json");
         // The pair is checked when it is complete: rank 16 is over the default limit of 8, so the weights are refused.
         AssertError(await UploadAsync(id, Finetune.WeightsFileName, AdapterFiles.Weights()), HttpStatusCode.BadRequest, 5006,
-            "adapter_config.json: \"r\" is 16; expected an integer from 1 to 8");
+            "LoRA adapter adapter_config.json: r: expected a rank of at most 8, found 16");
         JsonElement item = Assert.Single((await Api.GetAsync(_client, PathOf(_account))).Result.EnumerateArray());
         FinetuneStore store = _server.App.Services.GetRequiredService<FinetuneStore>();
         Assert.False(store.Find(_account, id)!.IsReady);
@@ -321,7 +321,7 @@ public sealed class FinetunesEndpointTests : IClassFixture<FinetunesEndpointTest
         await UploadAsync(id, Finetune.ConfigFileName, AdapterFiles.Config());
         FinetuneStore store = _server.App.Services.GetRequiredService<FinetuneStore>();
         string blobs = Path.Combine(store.DataDirectory, "blobs", "sha256");
-        byte[] weights = AdapterFiles.Weights(40_000);
+        byte[] weights = AdapterFiles.Weights();
         const string Boundary = "sirocco-test-boundary";
         byte[] head = Encoding.ASCII.GetBytes(
             $"--{Boundary}\r\nContent-Disposition: form-data; name=\"file_name\"\r\n\r\n{Finetune.WeightsFileName}\r\n" +

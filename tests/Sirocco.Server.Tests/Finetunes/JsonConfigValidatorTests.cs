@@ -24,8 +24,8 @@ public sealed class JsonConfigValidatorTests : IDisposable
     [Fact]
     public void APeftAdapterWithModelType_Passes()
     {
-        new JsonConfigValidator().Validate(Write("c", AdapterFiles.Config(rank: 8)), Write("w", AdapterFiles.Weights()));
-        new JsonConfigValidator(maxRank: 32).Validate(Write("c", AdapterFiles.Config(rank: 32)), Write("w", AdapterFiles.Weights()));
+        new JsonConfigValidator().Validate(Write("c", AdapterFiles.Config(rank: 8)), Write("w", AdapterFiles.Weights(4)));
+        new JsonConfigValidator(maxRank: 32).Validate(Write("c", AdapterFiles.Config(rank: 32)), Write("w", AdapterFiles.Weights(4)));
     }
 
     [Theory]
@@ -41,7 +41,7 @@ public sealed class JsonConfigValidatorTests : IDisposable
     public void BadConfigs_Are400WithTheKey(string config, string expected)
     {
         var error = Assert.Throws<ApiException>(() =>
-            new JsonConfigValidator().Validate(Write("c", Encoding.UTF8.GetBytes(config)), Write("w", AdapterFiles.Weights())));
+            new JsonConfigValidator().Validate(Write("c", Encoding.UTF8.GetBytes(config)), Write("w", AdapterFiles.Weights(4))));
         Assert.Equal((400, ErrorCodes.BadInput), (error.Status, error.Code));
         Assert.Contains(expected, error.Message);
     }
@@ -58,7 +58,7 @@ public sealed class JsonConfigValidatorTests : IDisposable
         }
         byte[] hugeLength = new byte[64];
         BinaryPrimitives.WriteUInt64LittleEndian(hugeLength, 1000);
-        byte[] good = AdapterFiles.Weights();
+        byte[] good = AdapterFiles.Weights(4);
         return new()
         {
             { new byte[] { 1, 2, 3 }, "is 3 bytes, too short for a safetensors header" },

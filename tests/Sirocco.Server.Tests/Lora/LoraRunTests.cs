@@ -30,7 +30,7 @@ public sealed class LoraRunTests : IDisposable
         {
             Rank = rank,
             Seed = seed,
-            Targets = targets.Length > 0 ? targets : [LlamaTensorRole.Query, LlamaTensorRole.Key, LlamaTensorRole.Value, LlamaTensorRole.Output],
+            Targets = targets.Length > 0 ? targets : [LlamaTensorRole.Query, LlamaTensorRole.Key, LlamaTensorRole.Value, LlamaTensorRole.AttentionOutput],
             RelativeDelta = 0.5, // large enough to change greedy text on the tiny random model
         });
         return path;
