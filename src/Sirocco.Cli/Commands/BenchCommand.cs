@@ -23,8 +23,9 @@ internal static class BenchCommand
         var prompts = new Option<string>("--prompt", "-p") { Description = "Prompt lengths to time, comma-separated", DefaultValueFactory = _ => "128,512" };
         var decode = new Option<int>("--decode", "-n") { Description = "Tokens to generate in the decode test", DefaultValueFactory = _ => 64 };
         var repetitions = new Option<int>("--repetitions", "-r") { Description = "Runs of each test (mean and spread are printed)", DefaultValueFactory = _ => 3 };
+        var parallel = new Option<string?>("--parallel") { Description = "Also time decode with N sequences batched in each step (what continuous batching does), comma-separated, e.g. 1,2,4,8" };
         var lora = new LoraArguments(many: true);
-        var command = new Command("bench", "Measure prefill and decode speed, memory bandwidth and resident memory") { prompts, decode, repetitions };
+        var command = new Command("bench", "Measure prefill and decode speed, memory bandwidth and resident memory") { prompts, decode, repetitions, parallel };
         model.AddTo(command);
         lora.AddTo(command);
         command.SetAction(parse => CliErrors.Run("bench", () =>
@@ -36,6 +37,12 @@ internal static class BenchCommand
                 throw new CliUsageException("--decode must be ≥ 0 and --repetitions ≥ 1");
             }
             int maxPrompt = promptLengths.Length == 0 ? 1 : promptLengths.Max();
+            int[] batchSizes = parse.GetValue(parallel) is { } sizes ? ParseLengths(sizes) : [];
+            if (batchSizes.Any(n => n > 512) || (batchSizes.Length > 0 && decodeTokens == 0))
+            {
+                throw new CliUsageException("--parallel takes sequence counts from 1 to 512 and needs --decode above 0");
+            }
+            maxPrompt = Math.Max(maxPrompt, batchSizes.DefaultIfEmpty(1).Max());
             lora.Limits(parse);
             var clock = Stopwatch.StartNew();
             using LlamaModel llama = model.Load(parse, maxBatchTokens: Math.Clamp(maxPrompt, 1, 512));
@@ -112,6 +119,27 @@ internal static class BenchCommand
                     Print(o, Label($"tg{decodeTokens}", variants[v].Name, v), nameWidth, rates[v], Relative(rates, v));
                 }
             }
+            if (batchSizes.Length > 0)
+            {
+                // Batched decode: N sequences, each one token per step, all in one forward pass, as the scheduler runs
+                // concurrent requests. Sizes interleaved within each repetition; the rate is all sequences' tokens.
+                using KvCachePool shared = llama.CreateCache(KvCacheOptions.ForPositions(config, batchSizes.Max() * (decodeTokens + 2 * 32), cacheType));
+                List<double>[] rates = [.. batchSizes.Select(_ => new List<double>())];
+                for (int r = 0; r < runs; r++)
+                {
+                    for (int b = 0; b < batchSizes.Length; b++)
+                    {
+                        rates[b].Add(batchSizes[b] * decodeTokens / TimeBatchedDecode(llama, shared, batchSizes[b], decodeTokens, RandomToken));
+                    }
+                }
+                double single = batchSizes.Contains(1) ? rates[Array.IndexOf(batchSizes, 1)].Average() : 0;
+                for (int b = 0; b < batchSizes.Length; b++)
+                {
+                    double mean = rates[b].Average();
+                    string vsOne = single > 0 ? $"  {mean / single:0.00}× one sequence; {mean / batchSizes[b]:0.00} tokens/s each" : $"  {mean / batchSizes[b]:0.00} tokens/s each";
+                    Print(o, $"tg{decodeTokens} ×{batchSizes[b]}", nameWidth, rates[b], vsOne);
+                }
+            }
             foreach ((string name, LoraAdapter? adapter) in variants.Skip(1))
             {
                 o.WriteLine($"adapter    {name}: {adapter!.Description}");
@@ -143,6 +171,41 @@ internal static class BenchCommand
             llama.Forward([new SequenceInput(sequence, token, LogitsWanted.Last, adapter)]);
         }
         return (prefill, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Seconds <paramref name="decodeTokens"/> steps take with <paramref name="count"/> fresh sequences each
+    /// decoding one token per step in a single forward pass.</summary>
+    private static double TimeBatchedDecode(LlamaModel llama, KvCachePool cache, int count, int decodeTokens, Func<int> nextToken)
+    {
+        var sequences = new KvSequence[count];
+        var tokens = new int[count][];
+        var inputs = new SequenceInput[count];
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                sequences[i] = cache.CreateSequence();
+                tokens[i] = new int[1];
+            }
+            var clock = Stopwatch.StartNew();
+            for (int step = 0; step < decodeTokens; step++)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    tokens[i][0] = nextToken();
+                    inputs[i] = new SequenceInput(sequences[i], tokens[i], LogitsWanted.Last);
+                }
+                llama.Forward(inputs);
+            }
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            foreach (KvSequence? sequence in sequences)
+            {
+                sequence?.Dispose();
+            }
+        }
     }
 
     /// <summary>Milliseconds one token's adapter deltas take on the calling thread, as the forward pass runs them

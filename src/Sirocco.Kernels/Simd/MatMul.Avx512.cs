@@ -26,6 +26,10 @@ public static unsafe partial class MatMul
     /// <summary>Weight rows per AVX-512 tile: one per 32-bit lane of a 512-bit register.</summary>
     private const int Avx512TileRows = 16;
 
+    /// <summary>Up to this many tokens, Q4_0 products unpack weights in registers per call (groups of 4 tokens, one
+    /// pass over the weights each) instead of packing tiles; measured with `sirocco bench --parallel` (PERFORMANCE.md).</summary>
+    private const int SmallBatchTokens = 8;
+
     /// <summary>Per-thread buffer for a packed row tile (grown on demand, pinned, 64-byte aligned).</summary>
     [ThreadStatic]
     private static byte[]? t_packBuffer;
@@ -41,7 +45,10 @@ public static unsafe partial class MatMul
         Debug.Assert(w.Rows >= Avx512TileRows);
         int blockCount = w.Columns / Q8Block;
         long rowBytes = w.RowBytes;
-        byte* packed = tokenCount == 1 ? null : PackBuffer((long)blockCount * TP.PackedBlockBytes);
+        // A few tokens (a batch of decoding sequences): unpacking each block in registers and using it for every token
+        // at once reads the weights once, as decode does; packing whole tiles only pays off for longer prompts.
+        bool direct = tokenCount == 1 || (typeof(TP) == typeof(Q4_0Packed) && tokenCount <= SmallBatchTokens);
+        byte* packed = direct ? null : PackBuffer((long)blockCount * TP.PackedBlockBytes);
         float* partial = stackalloc float[4 * Avx512TileRows]; // [4 tokens][16 rows]: a leftover tile's results
         for (int r = rowStart; r < rowEnd; r += Avx512TileRows)
         {
@@ -53,6 +60,23 @@ public static unsafe partial class MatMul
                 if (!whole)
                 {
                     new ReadOnlySpan<float>(partial + skip, keep).CopyTo(new Span<float>(output + r, keep));
+                }
+                continue;
+            }
+            if (direct)
+            {
+                for (int t = 0; t < tokenCount; t += 4)
+                {
+                    int count = Math.Min(4, tokenCount - t);
+                    float* o = whole ? output + (long)t * stride + r : partial;
+                    Q4_0Tile16xFewAvx512(w.RowPointer(tile), rowBytes, act + (long)t * actBytes, actBytes, count, blockCount, o, whole ? stride : Avx512TileRows);
+                    if (!whole)
+                    {
+                        for (int i = 0; i < count; i++)
+                        {
+                            new ReadOnlySpan<float>(partial + i * Avx512TileRows + skip, keep).CopyTo(new Span<float>(output + (long)(t + i) * stride + r, keep));
+                        }
+                    }
                 }
                 continue;
             }
@@ -201,6 +225,63 @@ public static unsafe partial class MatMul
             acc = Accumulate16<Q4_0Packed>(products, dw, scales + b, blockCount, acc);
         }
         acc.Store(output);
+    }
+
+    /// <summary>Q4_0 for a few tokens (1 … 4, <paramref name="actBytes"/> apart): 16 rows, each block unpacked in
+    /// registers once and multiplied with every token's codes, so the weights stream from memory once per call. Each
+    /// token's products and accumulation are those of <see cref="Q4_0Tile16x1Avx512"/> in the same order, so a token's
+    /// result is bit-identical to decoding it alone. Output row t at <paramref name="output"/> + t·<paramref name="stride"/>.</summary>
+    private static void Q4_0Tile16xFewAvx512(byte* w, long rowBytes, byte* act, int actBytes, int count, int blockCount, float* output, int stride)
+    {
+        Debug.Assert(count is >= 1 and <= 4);
+        float* scales = (float*)(act + Q8Block * blockCount);
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero, acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
+        byte* next = w + Avx512TileRows * rowBytes; // prefetch the next tile as Q4_0Tile16x1Avx512 does
+        for (int b = 0; b < blockCount; b++, w += Q4_0Packed.BlockBytes, next += Avx512TileRows * Q4_0Packed.BlockBytes)
+        {
+            for (int line = 0; line < 5; line++)
+            {
+                Sse.Prefetch1(next + 64 * line);
+            }
+            Vector512<float> dw;
+            Vector512<byte> c0, c1, c2, c3, c4, c5, c6, c7;
+            if (b == 0)
+            {
+                Q4_0Packed.Unpack(w, rowBytes, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+                dw = LoadScales16(w, rowBytes);
+            }
+            else
+            {
+                dw = Q4_0Packed.UnpackWithScales(w, rowBytes, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+            }
+            byte* a = act + Q8Block * b;
+            acc0 = Accumulate16<Q4_0Packed>(Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, a), dw, scales + b, blockCount, acc0);
+            if (count > 1)
+            {
+                acc1 = Accumulate16<Q4_0Packed>(Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, a + actBytes), dw, (float*)((byte*)(scales + b) + actBytes), blockCount, acc1);
+                if (count > 2)
+                {
+                    acc2 = Accumulate16<Q4_0Packed>(Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, a + 2 * actBytes), dw, (float*)((byte*)(scales + b) + 2 * actBytes), blockCount, acc2);
+                    if (count > 3)
+                    {
+                        acc3 = Accumulate16<Q4_0Packed>(Q4_0Packed.Dot(c0, c1, c2, c3, c4, c5, c6, c7, a + 3 * actBytes), dw, (float*)((byte*)(scales + b) + 3 * actBytes), blockCount, acc3);
+                    }
+                }
+            }
+        }
+        acc0.Store(output);
+        if (count > 1)
+        {
+            acc1.Store(output + stride);
+        }
+        if (count > 2)
+        {
+            acc2.Store(output + 2 * stride);
+        }
+        if (count > 3)
+        {
+            acc3.Store(output + 3 * stride);
+        }
     }
 
     /// <summary>Prefill: a packed 16-row tile × 4 tokens (<paramref name="actBytes"/> apart); output row t at

@@ -128,6 +128,35 @@ public class MatMulTests
         Assert.Equal(single, split.AsSpan(0, rows).ToArray());
     }
 
+    [Fact]
+    public void Multiply_Q4_0SmallBatch_GivesEachTokenItsResultAlone()
+    {
+        // Batched decode (the scheduler's steps) does not change a Q4_0 sequence's logits: each token of a product over
+        // a few tokens equals the product over that token alone, bit for bit, on every instruction set. (Other types'
+        // multi-token tiles accumulate in another order and agree within the bounds the tests above check.)
+        const GgmlType type = GgmlType.Q4_0;
+        const int rows = 48, columns = 768;
+        var rng = new TestRandom(7 + (ulong)type);
+        using var m = new QuantizedMatrix(type, rows, columns, rng);
+        int actBytes = MatMul.ActivationRowBytes(type, columns);
+        foreach (int tokens in (int[])[2, 3, 4, 5, 8])
+        {
+            byte[] act = new byte[actBytes * tokens];
+            for (int t = 0; t < tokens; t++)
+            {
+                MatMul.QuantizeActivation(type, rng.Gaussian(columns, 1), act.AsSpan(t * actBytes, actBytes));
+            }
+            float[] batch = new float[rows * tokens];
+            MatMul.Multiply(m.View, 0, rows, act, tokens, batch, rows);
+            for (int t = 0; t < tokens; t++)
+            {
+                float[] alone = new float[rows];
+                MatMul.Multiply(m.View, 0, rows, act.AsSpan(t * actBytes, actBytes), 1, alone, rows);
+                Assert.Equal(alone, batch.AsSpan(t * rows, rows).ToArray());
+            }
+        }
+    }
+
     public static TheoryData<GgmlType> Types() => new(QuantizedTypes);
 
     [Theory]
