@@ -26,25 +26,42 @@ public static unsafe partial class MatMul
     /// none 26.3 / 31 GB/s (Q4_K / Q6_K), 1 KiB 21.6 / 27.5, 4 KiB 27.6 / 33.8, 8 KiB 27.8 / 38, 16 KiB 25.9 / 39.</summary>
     private const int DecodePrefetchBytes = 8192;
 
-    /// <summary>One token × rows [rowStart, rowEnd) of a Q4_K or Q6_K matrix, one row at a time (one sequential stream:
-    /// tiles of 4 rows sharing the activation loads measured slower, 20 GB/s for Q4_K, the four interleaved streams
-    /// needing software prefetch that cost more than the shared loads saved).</summary>
-    private static void MultiplyKDecodeAvx512(in WeightMatrix w, int rowStart, int rowEnd, byte* act, float* output)
+    /// <summary>Up to this many tokens, Q4_K and Q6_K products run the decode kernel per token with rows outer.</summary>
+    private const int KDecodeBatchTokens = 2;
+
+    /// <summary><paramref name="tokenCount"/> tokens (<paramref name="actBytes"/> apart) × rows [rowStart, rowEnd) of a
+    /// Q4_K or Q6_K matrix, one row at a time (one sequential stream: tiles of 4 rows sharing the activation loads
+    /// measured slower, 20 GB/s for Q4_K, the four interleaved streams needing software prefetch that cost more than
+    /// the shared loads saved). For several tokens each row is read from memory once and from L1 for the others; each
+    /// token gets exactly the arithmetic of a one-token call. Output row t at <paramref name="output"/> +
+    /// t·<paramref name="stride"/>.</summary>
+    private static void MultiplyKDecodeAvx512(in WeightMatrix w, int rowStart, int rowEnd, byte* act, int actBytes, int tokenCount, float* output, int stride)
     {
         int blockCount = w.Columns / QK_K;
         if (w.Type == GgmlType.Q6_K)
         {
             for (int r = rowStart; r < rowEnd; r++)
             {
-                output[r] = Q6_KDecode(w.RowPointer(r), act, blockCount);
+                byte* row = w.RowPointer(r);
+                for (int t = 0; t < tokenCount; t++)
+                {
+                    output[(long)t * stride + r] = Q6_KDecode(row, act + (long)t * actBytes, blockCount);
+                }
             }
             return;
         }
-        sbyte* pairedCodes = (sbyte*)PackBuffer((long)QK_K * blockCount);
-        PairQ4_KActivation(act, blockCount, pairedCodes);
+        sbyte* pairedCodes = (sbyte*)PackBuffer((long)QK_K * blockCount * tokenCount);
+        for (int t = 0; t < tokenCount; t++)
+        {
+            PairQ4_KActivation(act + (long)t * actBytes, blockCount, pairedCodes + (long)t * QK_K * blockCount);
+        }
         for (int r = rowStart; r < rowEnd; r++)
         {
-            output[r] = Q4_KDecode(w.RowPointer(r), act, pairedCodes, blockCount);
+            byte* row = w.RowPointer(r);
+            for (int t = 0; t < tokenCount; t++)
+            {
+                output[(long)t * stride + r] = Q4_KDecode(row, act + (long)t * actBytes, pairedCodes + (long)t * QK_K * blockCount, blockCount);
+            }
         }
     }
 

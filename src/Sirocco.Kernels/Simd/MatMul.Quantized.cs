@@ -95,6 +95,15 @@ public static unsafe partial class MatMul
         // AVX-512: 16-row tiles packed once per tile for prefill (MatMul.KQuantsAvx512.cs). Decode stays on the AVX2
         // row dots: packing each super-block into L1 and multiplying it at once measured slower (Q4_K 25, Q5_K 22,
         // Q6_K 22 GB/s against 28, 28, 33 on 14336 × 4096), the pack costing more than the 16-lane products save.
+        // Two tokens (batched decode of 2 sequences) on the decode kernels, rows outer and tokens inner: each
+        // row streams from memory once and is reused from L1, and every token's result is bit-identical to decoding it
+        // alone. From 3 tokens the packed tiles below are faster (`sirocco bench --parallel`, PERFORMANCE.md).
+        if (tokenCount is > 1 and <= KDecodeBatchTokens && w.Type is GgmlType.Q4_K or GgmlType.Q6_K
+            && Avx512BW.IsSupported && Avx512Vbmi.IsSupported && Fma.IsSupported)
+        {
+            MultiplyKDecodeAvx512(w, rowStart, rowEnd, act, actBytes, tokenCount, output, stride);
+            return;
+        }
         if (tokenCount > 1 && w.Rows >= Avx512TileRows && Avx512BW.IsSupported && Fma.IsSupported)
         {
             switch (w.Type)
@@ -115,7 +124,7 @@ public static unsafe partial class MatMul
         // the AVX2 row dots below.
         if (tokenCount == 1 && w.Type is GgmlType.Q4_K or GgmlType.Q6_K && Avx512BW.IsSupported && Avx512Vbmi.IsSupported && Fma.IsSupported)
         {
-            MultiplyKDecodeAvx512(w, rowStart, rowEnd, act, output);
+            MultiplyKDecodeAvx512(w, rowStart, rowEnd, act, actBytes, 1, output, stride);
             return;
         }
         int blockCount = w.Columns / 256;

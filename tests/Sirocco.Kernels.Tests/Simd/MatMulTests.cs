@@ -128,18 +128,21 @@ public class MatMulTests
         Assert.Equal(single, split.AsSpan(0, rows).ToArray());
     }
 
-    [Fact]
-    public void Multiply_Q4_0SmallBatch_GivesEachTokenItsResultAlone()
+    [Theory]
+    [InlineData(GgmlType.Q4_0, new[] { 2, 3, 4, 5, 8 })]
+    [InlineData(GgmlType.Q4_K, new[] { 2 })]
+    [InlineData(GgmlType.Q6_K, new[] { 2 })]
+    public void Multiply_SmallBatch_GivesEachTokenItsResultAlone(GgmlType type, int[] tokenCounts)
     {
-        // Batched decode (the scheduler's steps) does not change a Q4_0 sequence's logits: each token of a product over
-        // a few tokens equals the product over that token alone, bit for bit, on every instruction set. (Other types'
-        // multi-token tiles accumulate in another order and agree within the bounds the tests above check.)
-        const GgmlType type = GgmlType.Q4_0;
+        // Batched decode (the scheduler's steps) does not change a sequence's logits for these types and batch sizes:
+        // each token of the product equals the product over that token alone, bit for bit, on every instruction set.
+        // (Larger batches and other types use multi-token tiles that accumulate in another order and agree within the
+        // bounds the tests above check.)
         const int rows = 48, columns = 768;
         var rng = new TestRandom(7 + (ulong)type);
         using var m = new QuantizedMatrix(type, rows, columns, rng);
         int actBytes = MatMul.ActivationRowBytes(type, columns);
-        foreach (int tokens in (int[])[2, 3, 4, 5, 8])
+        foreach (int tokens in tokenCounts)
         {
             byte[] act = new byte[actBytes * tokens];
             for (int t = 0; t < tokens; t++)
