@@ -17,6 +17,7 @@ internal sealed class ConsoleProgress
     private long _lastDrawMs = -1_000_000;
     private int _lastWidth;
     private bool _midLine;
+    private bool _finishedDrawn;
 
     /// <param name="startBytes">Bytes already done before this run (a resumed download): left out of the rate.</param>
     public ConsoleProgress(string label, TextWriter? output = null, bool? isTerminal = null, long startBytes = 0)
@@ -49,10 +50,11 @@ internal sealed class ConsoleProgress
         {
             bool finished = done >= total;
             long interval = _isTerminal ? 100 : 5000;
-            if (!finished && now - _lastDrawMs < interval)
+            if ((!finished && now - _lastDrawMs < interval) || (finished && _finishedDrawn))
             {
                 return;
             }
+            _finishedDrawn = finished;
             _lastDrawMs = now;
             string line = Format(done, total, now / 1000.0, detail);
             if (_isTerminal)
@@ -78,7 +80,8 @@ internal sealed class ConsoleProgress
     {
         double fraction = total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
         double rate = seconds > 0 ? Math.Max(0, done - _startBytes) / seconds : 0;
-        string eta = rate > 0 && done < total ? FormatDuration((total - done) / rate) : done >= total ? FormatDuration(seconds) : "--:--";
+        // Under a second in, the rate says little: no estimate yet.
+        string eta = done >= total ? FormatDuration(seconds) : rate > 0 && seconds >= 1 ? FormatDuration((total - done) / rate) : "--:--";
         const int barWidth = 24;
         int filled = (int)(fraction * barWidth);
         string bar = _isTerminal ? "[" + new string('#', filled) + new string('.', barWidth - filled) + "] " : "";

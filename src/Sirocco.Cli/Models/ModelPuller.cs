@@ -41,7 +41,6 @@ internal sealed class ModelPuller(ModelStore store, HubClient hub, DownloadRepor
             bool have = IsVerifiedCopy(verified, file, target) || (File.Exists(target) && new FileInfo(target).Length == file.Size);
             needed += have ? 0 : file.Size - (partial.Exists && partial.Length <= file.Size ? partial.Length : 0);
         }
-        Directory.CreateDirectory(directory);
         long free = _freeSpace(directory);
         if (needed + DiskSpace.MarginBytes > free)
         {
@@ -68,25 +67,37 @@ internal sealed class ModelPuller(ModelStore store, HubClient hub, DownloadRepor
 
         var downloader = new Downloader(hub, reporter);
         var files = new List<ManifestFile>();
-        for (int i = 0; i < selection.Files.Count; i++)
+        try
         {
-            HubFileEntry file = selection.Files[i];
-            string target = Path.Combine(directory, file.Path);
-            string label = selection.Files.Count > 1 ? $"{file.Path} ({i + 1}/{selection.Files.Count})" : file.Path;
-            string sha256;
-            if (IsVerifiedCopy(verified, file, target))
+            for (int i = 0; i < selection.Files.Count; i++)
             {
-                sha256 = verified[file.Path].Sha256;
+                HubFileEntry file = selection.Files[i];
+                string target = Path.Combine(directory, file.Path);
+                string label = selection.Files.Count > 1 ? $"{file.Path} ({i + 1}/{selection.Files.Count})" : file.Path;
+                string sha256;
+                if (IsVerifiedCopy(verified, file, target))
+                {
+                    sha256 = verified[file.Path].Sha256;
+                }
+                else if (await VerifyExistingAsync(file, target, label, cancellationToken) is { } existing)
+                {
+                    sha256 = existing;
+                }
+                else
+                {
+                    sha256 = await downloader.DownloadAsync(reference, info.Commit, file, target, label, retryCommand, cancellationToken);
+                }
+                files.Add(new ManifestFile(file.Path, file.Size, sha256, file.GitOid));
             }
-            else if (await VerifyExistingAsync(file, target, label, cancellationToken) is { } existing)
+        }
+        catch (ModelStoreException) when (!selection.Files.Any(f => HasBytes(Path.Combine(directory, f.Path), verified.ContainsKey(f.Path))))
+        {
+            // Refused before a byte arrived (401, 404 …): leave no trace of the attempt in the store.
+            if (store.FindPending(reference) is { } pending)
             {
-                sha256 = existing;
+                store.Remove(pending);
             }
-            else
-            {
-                sha256 = await downloader.DownloadAsync(reference, info.Commit, file, target, label, retryCommand, cancellationToken);
-            }
-            files.Add(new ManifestFile(file.Path, file.Size, sha256, file.GitOid));
+            throw;
         }
 
         string? quantization;
@@ -103,6 +114,10 @@ internal sealed class ModelPuller(ModelStore store, HubClient hub, DownloadRepor
         }
         return store.Complete(reference, plan with { Files = files, Quantization = quantization, DownloadedAt = DateTimeOffset.UtcNow, Verified = true });
     }
+
+    /// <summary>True when this pull left something worth resuming at <paramref name="target"/>.</summary>
+    private static bool HasBytes(string target, bool shared) =>
+        (File.Exists(target + ".partial") && new FileInfo(target + ".partial").Length > 0) || (!shared && File.Exists(target));
 
     private static bool IsVerifiedCopy(IReadOnlyDictionary<string, ManifestFile> verified, HubFileEntry file, string target) =>
         verified.TryGetValue(file.Path, out ManifestFile? known) && known.Size == file.Size

@@ -144,7 +144,7 @@ internal sealed record HubModelReference(string Owner, string Name, string Revis
             }
         }
         string revision = m.Groups["revision"].Success ? m.Groups["revision"].Value : DefaultRevision;
-        if (!RepoPaths.IsSafe(revision))
+        if (!RepoPaths.IsSafe(revision) || revision.Contains("..", StringComparison.Ordinal))
         {
             throw new ModelStoreException($"{text}: '@{revision}' is not a revision (a branch, tag or commit id)");
         }

@@ -247,23 +247,9 @@ internal sealed class ModelStore
         foreach (string dir in model.Manifest.Files.Select(f => Path.GetDirectoryName(Path.Combine(model.SnapshotDirectory, f.Path))!)
             .Distinct().OrderByDescending(d => d.Length))
         {
-            for (string? d = dir; d is not null && d.Length > Root.Length && d.StartsWith(Root, StringComparison.Ordinal); d = Path.GetDirectoryName(d))
-            {
-                if (!Directory.Exists(d) || Directory.EnumerateFileSystemEntries(d).Any())
-                {
-                    break;
-                }
-                Directory.Delete(d);
-            }
+            PruneEmpty(dir);
         }
-        for (string? d = repo; d is not null && d.Length > Root.Length; d = Path.GetDirectoryName(d))
-        {
-            if (!Directory.Exists(d) || Directory.EnumerateFileSystemEntries(d).Any())
-            {
-                break;
-            }
-            Directory.Delete(d);
-        }
+        PruneEmpty(repo);
         return freed;
     }
 
@@ -291,6 +277,22 @@ internal sealed class ModelStore
             }
         }
         return null;
+    }
+
+    /// <summary>Deletes <paramref name="directory"/> and its parents while they are empty, up to (not including) the root.</summary>
+    private void PruneEmpty(string directory)
+    {
+        for (string? d = directory; d is not null && d.Length > Root.Length && d.StartsWith(Root, StringComparison.Ordinal); d = Path.GetDirectoryName(d))
+        {
+            if (Directory.Exists(d))
+            {
+                if (Directory.EnumerateFileSystemEntries(d).Any())
+                {
+                    return;
+                }
+                Directory.Delete(d);
+            }
+        }
     }
 
     /// <summary>Reads a manifest or plan and checks its files against the disk.</summary>
