@@ -49,6 +49,7 @@ internal sealed record ModelManifest
     /// <summary>True once every file was verified against the hub's size and digest; pending plans say false.</summary>
     public bool Verified { get; init; }
 
+    [JsonIgnore]
     public long SizeBytes => Files.Sum(f => f.Size);
 }
 

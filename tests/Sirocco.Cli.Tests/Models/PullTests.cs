@@ -32,6 +32,11 @@ public sealed class PullTests
         Assert.Equal("Q4_K_M", stored.Manifest.Quantization);
         Assert.Equal(repo.Commit, stored.Manifest.Commit);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(TinyHubModels.Gguf)), Assert.Single(stored.Manifest.Files).Sha256);
+        string manifest = File.ReadAllText(stored.ManifestPath);
+        Assert.Contains("\"kind\": \"Gguf\"", manifest);
+        Assert.Contains("\"load_path\": \"tiny.Q4_K_M.gguf\"", manifest);
+        Assert.Contains("\"verified\": true", manifest);
+        Assert.DoesNotContain("size_bytes", manifest);
         // The download went hub → 302 → CDN on the other port; only the chosen file was fetched.
         Assert.Single(h.Hub.Requests, r => r.ToCdn);
         Assert.Equal(TinyHubModels.Gguf.Length, h.Hub.CdnBytesServed);
