@@ -46,26 +46,8 @@ internal sealed class ModelArguments
         command.Options.Add(Quantize);
     }
 
-    public KvCacheType CacheType(ParseResult parse) => parse.GetValue(KvType)!.ToLowerInvariant() switch
-    {
-        "f16" => KvCacheType.F16,
-        "f32" => KvCacheType.F32,
-        string other => throw new CliUsageException($"--kv-type {other}: use f16 or f32"),
-    };
-
-    /// <summary>The model the options name, on disk: downloaded into the store first if it is a hub model that is
-    /// not there yet (unless --offline).</summary>
-    public Task<ResolvedModel> ResolveAsync(ParseResult parse, CancellationToken cancellationToken)
-    {
-        string reference = parse.GetValue(Model) ?? ModelAliases.DefaultName;
-        return Store.Resolver(parse).ResolveAsync(reference, download: true, cancellationToken);
-    }
-
-    /// <summary>Synchronous <see cref="ResolveAsync"/> for the synchronous commands.</summary>
-    public ResolvedModel Resolve(ParseResult parse) => ResolveAsync(parse, CancellationToken.None).GetAwaiter().GetResult();
-
-    /// <summary>Loads the model at <paramref name="path"/> (a resolved model) with the options' threads and quantization.</summary>
-    public LlamaModel Load(ParseResult parse, string path, int maxBatchTokens = 512)
+    /// <summary>Checks --threads, --quantize and --kv-type; returns the first two.</summary>
+    private (int Threads, GgmlType? Quantize) Validate(ParseResult parse)
     {
         int threads = parse.GetValue(Threads);
         if (threads < 0 || threads > 1024)
@@ -79,7 +61,33 @@ internal sealed class ModelArguments
             "Q4_K" => GgmlType.Q4_K,
             string other => throw new CliUsageException($"--quantize {other}: use q8_0 or q4_k"),
         };
-        CacheType(parse); // validate before the (possibly long) load
+        CacheType(parse);
+        return (threads, quantize);
+    }
+
+    public KvCacheType CacheType(ParseResult parse) => parse.GetValue(KvType)!.ToLowerInvariant() switch
+    {
+        "f16" => KvCacheType.F16,
+        "f32" => KvCacheType.F32,
+        string other => throw new CliUsageException($"--kv-type {other}: use f16 or f32"),
+    };
+
+    /// <summary>The model the options name, on disk: downloaded into the store first if it is a hub model that is
+    /// not there yet (unless --offline).</summary>
+    public Task<ResolvedModel> ResolveAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        Validate(parse); // bad options fail before a download, not after 4 GB
+        string reference = parse.GetValue(Model) ?? ModelAliases.DefaultName;
+        return Store.Resolver(parse).ResolveAsync(reference, download: true, cancellationToken);
+    }
+
+    /// <summary>Synchronous <see cref="ResolveAsync"/> for the synchronous commands.</summary>
+    public ResolvedModel Resolve(ParseResult parse) => ResolveAsync(parse, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>Loads the model at <paramref name="path"/> (a resolved model) with the options' threads and quantization.</summary>
+    public LlamaModel Load(ParseResult parse, string path, int maxBatchTokens = 512)
+    {
+        (int threads, GgmlType? quantize) = Validate(parse);
         var progress = new ConsoleProgress($"quantizing to {quantize}");
         ModelWeights weights = WeightLoader.Load(path, new WeightLoadOptions(quantize, quantize is null ? null : (done, total) => progress.Report(done, total)));
         return new LlamaModel(weights, threads, maxBatchTokens);

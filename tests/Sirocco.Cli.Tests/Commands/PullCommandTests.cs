@@ -119,6 +119,16 @@ public sealed class PullCommandTests : IAsyncLifetime
         Assert.Equal(0, _hub.RequestCount);
     }
 
+    [Fact]
+    public async Task Serve_BadOptions_FailBeforeAnyDownload()
+    {
+        await using var serve = ServeProcess.Start(Environment(), "--threads", "-3");
+
+        Assert.Equal(1, await serve.WaitExitAsync(TimeSpan.FromMinutes(1)));
+        Assert.StartsWith("sirocco serve: --threads -3", serve.Output);
+        Assert.Equal(0, _hub.RequestCount);
+    }
+
     [Theory]
     [InlineData("test-org/No-Such-Repo:Q4_K_M", null, "sirocco pull: no repository test-org/No-Such-Repo on http://127.0.0.1:")]
     [InlineData("test-org/Gated-GGUF:Q4_K_M", null, "sirocco pull: test-org/Gated-GGUF is a gated repository: it needs a Hugging Face token: set HF_TOKEN")]
