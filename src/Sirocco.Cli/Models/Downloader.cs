@@ -50,6 +50,18 @@ internal sealed class Downloader(HubClient hub, DownloadReporter reporter)
     {
         string partial = target + ".partial";
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (file.Size == 0)
+        {
+            // Nothing to fetch or resume; an empty file's digests are fixed, so the listing is checked as for any other.
+            using var empty = new ContentDigest(0, withGitId: !file.IsLfs && file.GitOid is not null);
+            (string emptySha, string? emptyGit) = empty.Finish();
+            if ((file.Sha256 is { } s && s != emptySha) || (!file.IsLfs && file.GitOid is { } g && emptyGit != g))
+            {
+                throw new ModelStoreException($"the hub lists {file.Path} of {reference.Repo} as empty but with the digest of other content; run this again later");
+            }
+            await File.WriteAllBytesAsync(target, [], cancellationToken);
+            return emptySha;
+        }
         for (int pass = 0; ; pass++)
         {
             bool resumed;

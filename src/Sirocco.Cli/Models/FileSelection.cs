@@ -68,7 +68,7 @@ internal sealed record FileSelection(ModelKind Kind, IReadOnlyList<HubFileEntry>
         {
             1 => new FileSelection(ModelKind.Gguf, matches, matches[0].Path),
             0 => throw new ModelStoreException(Ggufs(files).Any()
-                ? $"{reference.Repo} has no GGUF file for {quant}; it has {QuantList(files)} (for example {reference.Repo}:{QuantTags(files).First()})"
+                ? $"{reference.Repo} has no GGUF file for {quant}; it has {QuantList(files)} (for example {reference.Repo}:{Preferred(files)})"
                 : $"{reference.Repo} has no GGUF files" + (HasCheckpoint(files) ? $"; it holds a safetensors checkpoint: use {reference.Repo} without :{quant}" : "")),
             _ => throw new ModelStoreException(
                 $"{reference.Repo} has several GGUF files for {quant} ({string.Join(", ", matches.Select(f => f.Path))}); name one as {reference.Repo}:FILE.gguf" +

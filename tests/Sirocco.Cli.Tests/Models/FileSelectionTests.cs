@@ -61,7 +61,7 @@ public sealed class FileSelectionTests
     public void Quant_None_ListsTheRepositorysQuants()
     {
         var e = Assert.Throws<ModelStoreException>(() => Select("TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q9_K", s_theBloke));
-        Assert.Equal("TheBloke/Mistral-7B-Instruct-v0.2-GGUF has no GGUF file for Q9_K; it has Q2_K, Q3_K_L, Q3_K_M, Q3_K_S, Q4_0, Q4_K_M, Q4_K_S, Q5_0, Q5_K_M, Q5_K_S, Q6_K, Q8_0 (for example TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q2_K)", e.Message);
+        Assert.Equal("TheBloke/Mistral-7B-Instruct-v0.2-GGUF has no GGUF file for Q9_K; it has Q2_K, Q3_K_L, Q3_K_M, Q3_K_S, Q4_0, Q4_K_M, Q4_K_S, Q5_0, Q5_K_M, Q5_K_S, Q6_K, Q8_0 (for example TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q4_K_M)", e.Message);
     }
 
     [Fact]

@@ -231,7 +231,7 @@ public sealed class PullTests
 
         var e = await Assert.ThrowsAsync<ModelStoreException>(() => h.ResolveAsync("test-org/Tiny-GGUF:Q5_K_M"));
 
-        Assert.Equal("test-org/Tiny-GGUF has no GGUF file for Q5_K_M; it has IQ4_K_M, Q4_K_M, Q4_K_M_L, Q8_0 (for example test-org/Tiny-GGUF:IQ4_K_M)", e.Message);
+        Assert.Equal("test-org/Tiny-GGUF has no GGUF file for Q5_K_M; it has IQ4_K_M, Q4_K_M, Q4_K_M_L, Q8_0 (for example test-org/Tiny-GGUF:Q4_K_M)", e.Message);
         Assert.Empty(h.StoreFiles());
     }
 
@@ -361,6 +361,24 @@ public sealed class PullTests
         Assert.Contains($"does not match the git blob id the hub published (expected {listed.GitOid}, got {served.GitOid})", e.Message);
         Assert.False(File.Exists(target));
         Assert.False(File.Exists(target + ".partial"));
+    }
+
+    [Fact]
+    public async Task EmptyFile_IsWrittenWithoutARequest_AndChecked()
+    {
+        await using var h = await PullHarness.StartAsync();
+        var empty = new FakeFile("empty.txt", [], Lfs: false);
+        using var hub = new HubClient(h.Options());
+        var downloader = new Downloader(hub, new DownloadReporter(TextWriter.Null, false));
+        string target = Path.Combine(h.StoreDirectory, "empty.txt");
+
+        string sha = await downloader.DownloadAsync(HubRef("o/r"), new string('0', 40), new HubFileEntry("empty.txt", 0, empty.GitOid, null), target, "empty.txt", "sirocco pull o/r", CancellationToken.None);
+
+        Assert.Equal(empty.Sha256, sha);
+        Assert.Equal(0, new FileInfo(target).Length);
+        Assert.Equal(0, h.Hub.RequestCount);
+        await Assert.ThrowsAsync<ModelStoreException>(() => downloader.DownloadAsync(HubRef("o/r"), new string('0', 40),
+            new HubFileEntry("bad.txt", 0, new string('1', 40), null), target, "bad.txt", "sirocco pull o/r", CancellationToken.None));
     }
 
     private static long ResumeOffset(FakeRequest request) =>
