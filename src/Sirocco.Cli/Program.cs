@@ -7,6 +7,9 @@ using Sirocco.Cli.Commands;
 var root = new RootCommand("Sirocco: a self-hosted Workers AI-compatible server for Mistral-7B-Instruct-v0.2")
 {
     ServeCommand.Create(),
+    PullCommand.Create(),
+    ModelsCommand.Create(),
+    RemoveCommand.Create(),
     SynthCommand.Create(),
     SynthLoraCommand.Create(),
     InspectCommand.Create(),

@@ -44,8 +44,9 @@ internal static class BenchCommand
             }
             maxPrompt = Math.Max(maxPrompt, batchSizes.DefaultIfEmpty(1).Max());
             lora.Limits(parse);
+            string modelPath = model.Resolve(parse).Path;
             var clock = Stopwatch.StartNew();
-            using LlamaModel llama = model.Load(parse, maxBatchTokens: Math.Clamp(maxPrompt, 1, 512));
+            using LlamaModel llama = model.Load(parse, modelPath, maxBatchTokens: Math.Clamp(maxPrompt, 1, 512));
             double loadSeconds = clock.Elapsed.TotalSeconds;
             // The base model first, then each adapter, in the order given.
             List<(string Name, LoraAdapter? Adapter)> variants = [("base", null)];

@@ -16,7 +16,7 @@ internal static class CliErrors
         }
         catch (Exception e) when (e is ModelFormatException or UnsupportedModelException or FileNotFoundException
             or DirectoryNotFoundException or UnauthorizedAccessException or CliUsageException or IOException
-            or Sirocco.Engine.Model.KvCacheFullException or Sirocco.Engine.Lora.LoraFormatException)
+            or Sirocco.Engine.Model.KvCacheFullException or Sirocco.Engine.Lora.LoraFormatException or Models.ModelStoreException)
         {
             Console.Error.WriteLine($"sirocco {command}: {e.Message}");
             return 1;

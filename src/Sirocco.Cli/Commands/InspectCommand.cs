@@ -1,5 +1,6 @@
 // `sirocco inspect PATH`: prints what a model file holds — GGUF header, metadata and tensors, or a safetensors
-// checkpoint's tensors and config — so users can check a download or a conversion before loading it.
+// checkpoint's tensors and config — so users can check a download or a conversion before loading it. PATH may also be
+// a hub reference or alias of a model in the store (inspect never downloads).
 
 using System.CommandLine;
 using Sirocco.Engine.Formats.Gguf;
@@ -11,12 +12,14 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "A .gguf file, a .safetensors file, or a Hugging Face model directory" };
+        var path = new Argument<string>("path") { Description = "A .gguf file, a .safetensors file, a Hugging Face model directory, or a model in the store (owner/repo:QUANT, alias)" };
         var tensors = new Option<bool>("--tensors") { Description = "List every tensor (default: a summary by type)" };
+        var store = new StoreArguments();
         var command = new Command("inspect", "Show the metadata and tensors of a model file") { path, tensors };
+        store.AddTo(command, offline: false);
         command.SetAction(parse => CliErrors.Run("inspect", () =>
         {
-            string p = parse.GetValue(path)!;
+            string p = store.Resolver(parse).ResolveAsync(parse.GetValue(path)!, download: false, CancellationToken.None).GetAwaiter().GetResult().Path;
             bool all = parse.GetValue(tensors);
             if (p.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             {

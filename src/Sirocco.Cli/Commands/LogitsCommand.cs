@@ -1,4 +1,4 @@
-// `sirocco logits --model PATH [--lora ADAPTER] --tokens '[1, 415, …]'`: runs the model (with an adapter, if given)
+// `sirocco logits --model REF [--lora ADAPTER] --tokens '[1, 415, …]'`: runs the model (with an adapter, if given)
 // over a token sequence and prints the logits of the last position (or of every position with --all) as JSON, so a
 // conversion, a quantization or an adapter can be checked number by number against another implementation.
 
@@ -24,7 +24,8 @@ internal static class LogitsCommand
         {
             int[] ids = ParseTokens(parse.GetValue(tokens)!);
             lora.Limits(parse);
-            using LlamaModel llama = model.Load(parse);
+            string modelPath = model.Resolve(parse).Path;
+            using LlamaModel llama = model.Load(parse, modelPath);
             CheckIds(ids, llama.Config);
             LoraAdapter? adapter = lora.Load(parse, llama);
             using KvCachePool pool = llama.CreateCache(KvCacheOptions.ForPositions(llama.Config, ids.Length, model.CacheType(parse)));
@@ -32,7 +33,7 @@ internal static class LogitsCommand
             using Stream stdout = Console.OpenStandardOutput();
             using var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
             json.WriteStartObject();
-            json.WriteString("model", parse.GetValue(model.Model));
+            json.WriteString("model", modelPath);
             if (lora.Paths(parse) is [string adapterPath])
             {
                 json.WriteString("lora", adapterPath);

@@ -1,4 +1,4 @@
-// `sirocco run --model PATH [--lora ADAPTER] "prompt"`: one chat turn (or, with --raw, a plain continuation) printed
+// `sirocco run --model REF [--lora ADAPTER] "prompt"`: one chat turn (or, with --raw, a plain continuation) printed
 // as it is generated, then a summary line on stderr: prompt and generated tokens, prefill and decode speed.
 
 using System.CommandLine;
@@ -56,7 +56,7 @@ internal static class RunCommand
                 throw new CliUsageException($"--max-tokens {limit}: must be 0 or more");
             }
             lora.Limits(parse); // validate before the (possibly long) load
-            string modelPath = parse.GetValue(model.Model)!;
+            string modelPath = model.Resolve(parse).Path;
             Tokenizer tokenizer = TokenizerLoader.Load(modelPath);
             string text = parse.GetValue(prompt)!;
             int[] ids;
@@ -75,7 +75,7 @@ internal static class RunCommand
                 ids = MistralChatTemplate.Encode(tokenizer, messages);
             }
 
-            using LlamaModel llama = model.Load(parse);
+            using LlamaModel llama = model.Load(parse, modelPath);
             LoraAdapter? adapter = lora.Load(parse, llama);
             if (ids.Length >= llama.Config.ContextLength)
             {

@@ -1,10 +1,12 @@
-// `sirocco serve --model PATH`: loads the model and runs the Workers AI- and OpenAI-compatible HTTP server until
+// `sirocco serve [--model REF]`: resolves the model (the default alias when none is given, downloaded into the model
+// store on first use), loads it and runs the Workers AI- and OpenAI-compatible HTTP server until
 // Ctrl+C or SIGTERM (which finish or cancel the requests in flight). Options map onto ServerOptions one to one.
 
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
+using Sirocco.Cli.Models;
 using Sirocco.Engine.Model;
 using Sirocco.Engine.Tokenization;
 using Sirocco.Server;
@@ -18,7 +20,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new ModelArguments();
+        var model = new ModelArguments(optional: true);
         var defaults = new ServerOptions();
         var host = new Option<string>("--host") { Description = "Address to listen on (an IP address or localhost)", DefaultValueFactory = _ => defaults.Host };
         var port = new Option<int>("--port", "-p") { Description = "Port to listen on", DefaultValueFactory = _ => defaults.Port };
@@ -81,12 +83,12 @@ internal static class ServeCommand
             }
             FinetuneStore.PrepareDirectory(options.DataDirectory ?? FinetuneStore.DefaultDataDirectory()); // fail before the load
             KvCacheType cacheType = model.CacheType(parse);
-            string modelPath = parse.GetValue(model.Model)!;
+            ResolvedModel resolved = await model.ResolveAsync(parse, cancellationToken);
             var clock = Stopwatch.StartNew();
-            Tokenizer tokenizer = TokenizerLoader.Load(modelPath);
-            LlamaModel llama = model.Load(parse);
-            Console.Error.WriteLine($"sirocco serve: loaded {modelPath} ({llama.Weights.Description}) in {clock.Elapsed.TotalSeconds:0.0} s");
-            using var modelHost = new ModelHost(llama, tokenizer, options, Path.GetFileName(modelPath.TrimEnd('/')), cacheType);
+            Tokenizer tokenizer = TokenizerLoader.Load(resolved.Path);
+            LlamaModel llama = model.Load(parse, resolved.Path);
+            Console.Error.WriteLine($"sirocco serve: loaded {resolved.Path} ({llama.Weights.Description}) in {clock.Elapsed.TotalSeconds:0.0} s");
+            using var modelHost = new ModelHost(llama, tokenizer, options, resolved.Name, cacheType);
             WebApplication app;
             try
             {

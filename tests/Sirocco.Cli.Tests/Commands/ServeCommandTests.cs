@@ -19,12 +19,8 @@ public sealed class ServeCommandTests : IClassFixture<ModelCommandTests.TinyMode
     public async Task Serve_AnswersRequests_AndStopsOnSigterm()
     {
         int port = FreePort();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.Environment["SIROCCO_DATA_DIR"] = SiroccoProcess.DataDirectory;
-        foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "sirocco.dll"), "serve", "--model", _model, "--port", port.ToString(), "--sse-padding", "0"])
-        {
-            start.ArgumentList.Add(a);
-        }
+        ProcessStartInfo start = SiroccoProcess.StartInfo(null, "serve", "--model", _model, "--port", port.ToString(), "--sse-padding", "0");
+        start.RedirectStandardInput = false;
         using var process = Process.Start(start)!;
         var output = new StringBuilder();
         var listening = new TaskCompletionSource();
