@@ -55,6 +55,15 @@ public static unsafe partial class MatMul
         {
             PairQ4_KActivation(act + (long)t * actBytes, blockCount, pairedCodes + (long)t * QK_K * blockCount);
         }
+        if (tokenCount == 2)
+        {
+            for (int r = rowStart; r < rowEnd; r++)
+            {
+                Q4_KDecode2(w.RowPointer(r), act, pairedCodes, act + actBytes, pairedCodes + (long)QK_K * blockCount, blockCount,
+                    out output[r], out output[stride + r]);
+            }
+            return;
+        }
         for (int r = rowStart; r < rowEnd; r++)
         {
             byte* row = w.RowPointer(r);
@@ -63,6 +72,55 @@ public static unsafe partial class MatMul
                 output[(long)t * stride + r] = Q4_KDecode(row, act + (long)t * actBytes, pairedCodes + (long)t * QK_K * blockCount, blockCount);
             }
         }
+    }
+
+    /// <summary>One Q4_K row against two tokens: the row's nibbles, scales and mins are unpacked once per super-block
+    /// and multiplied with each token's codes. Each token's integer sums, conversions and multiply-adds are exactly
+    /// <see cref="Q4_KRowStep"/>'s, in the same order, so each result is bit-identical to <see cref="Q4_KDecode"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Q4_KDecode2(byte* w, byte* act0, sbyte* paired0, byte* act1, sbyte* paired1, int blockCount, out float result0, out float result1)
+    {
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        Vector512<byte> lowNibbles = Vector512.Create((byte)0x0F);
+        for (int b = 0; b < blockCount; b++, w += Q4_KBlockBytes, act0 += Q8_KBytes, act1 += Q8_KBytes, paired0 += QK_K, paired1 += QK_K)
+        {
+            PrefetchBlock(w, Q4_KBlockBytes);
+            var (scales, mins) = QuantDot.UnpackScaleMinK4(w + 4);
+            Vector512<byte> scaleBytes = Vector512.CreateScalar(scales).AsByte();
+            Vector512<short> sc02 = Avx512Vbmi.PermuteVar64x8(scaleBytes, Halves16(0x0800 + 0, 0x0800 + 2).AsByte()).AsInt16();
+            Vector512<short> sc13 = Avx512Vbmi.PermuteVar64x8(scaleBytes, Halves16(0x0800 + 1, 0x0800 + 3).AsByte()).AsInt16();
+            Vector512<short> sc46 = Avx512Vbmi.PermuteVar64x8(scaleBytes, Halves16(0x0800 + 4, 0x0800 + 6).AsByte()).AsInt16();
+            Vector512<short> sc57 = Avx512Vbmi.PermuteVar64x8(scaleBytes, Halves16(0x0800 + 5, 0x0800 + 7).AsByte()).AsInt16();
+            Vector128<short> minCodes = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte());
+            Vector512<byte> packed0 = Vector512.Load(w + 16), packed1 = Vector512.Load(w + 80);
+            Vector512<byte> q0 = packed0 & lowNibbles, q1 = Avx512BW.ShiftRightLogical(packed0.AsUInt16(), 4).AsByte() & lowNibbles;
+            Vector512<byte> q2 = packed1 & lowNibbles, q3 = Avx512BW.ShiftRightLogical(packed1.AsUInt16(), 4).AsByte() & lowNibbles;
+            float dw = HalfToSingleNoBranch(Unsafe.ReadUnaligned<ushort>(w));
+            float dminw = HalfToSingleNoBranch(Unsafe.ReadUnaligned<ushort>(w + 2));
+            acc0 = Q4_KTokenStep(q0, q1, q2, q3, sc02, sc13, sc46, sc57, minCodes, dw, dminw, act0, paired0, acc0);
+            acc1 = Q4_KTokenStep(q0, q1, q2, q3, sc02, sc13, sc46, sc57, minCodes, dw, dminw, act1, paired1, acc1);
+        }
+        result0 = Vector512.Sum(acc0);
+        result1 = Vector512.Sum(acc1);
+    }
+
+    /// <summary>The per-token half of <see cref="Q4_KRowStep"/>, given the row's unpacked codes, permuted scales, mins
+    /// and f16 factors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Q4_KTokenStep(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+        Vector512<short> sc02, Vector512<short> sc13, Vector512<short> sc46, Vector512<short> sc57, Vector128<short> minCodes,
+        float dw, float dminw, byte* a, sbyte* paired, Vector512<float> acc)
+    {
+        Vector128<int> minSum = Sse2.MultiplyAddAdjacent(minCodes, SubBlockSums(a));
+        Vector512<int> sumi = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, Vector512.Load(paired)), sc02)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load(paired + 64)), sc13)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load(paired + 128)), sc46)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load(paired + 192)), sc57);
+        float da = Unsafe.ReadUnaligned<float>(a);
+        float d = dw * da;
+        float dmin = dminw * da;
+        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), Vector512.Create(d), acc);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(minSum.ToVector256().ToVector512()), Vector512.Create(-dmin), acc);
     }
 
     /// <summary>Prefetches into L1 the bytes <see cref="DecodePrefetchBytes"/> past the super-block at
