@@ -230,7 +230,9 @@ public static unsafe partial class MatMul
     /// <summary>Q4_0 for a few tokens (1 … 4, <paramref name="actBytes"/> apart): 16 rows, each block unpacked in
     /// registers once and multiplied with every token's codes, so the weights stream from memory once per call. Each
     /// token's products and accumulation are those of <see cref="Q4_0Tile16x1Avx512"/> in the same order, so a token's
-    /// result is bit-identical to decoding it alone. Output row t at <paramref name="output"/> + t·<paramref name="stride"/>.</summary>
+    /// result is bit-identical to decoding it alone. Output row t at <paramref name="output"/> + t·<paramref name="stride"/>.
+    /// The one-token decode stays its own kernel: routed through this one with count 1 it measured about 5 % slower
+    /// (7B Q4_0 tg32 10.0 against 10.5–10.8 tokens/s, same session).</summary>
     private static void Q4_0Tile16xFewAvx512(byte* w, long rowBytes, byte* act, int actBytes, int count, int blockCount, float* output, int stride)
     {
         Debug.Assert(count is >= 1 and <= 4);

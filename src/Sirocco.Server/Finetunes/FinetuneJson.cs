@@ -37,21 +37,28 @@ internal static class FinetuneJson
             {
                 writer.WriteString("account_id", finetune.AccountId);
             }
-            writer.WriteStartObject("files");
-            foreach (string name in Finetune.RequiredFileNames)
-            {
-                if (finetune.Files.TryGetValue(name, out FinetuneFile? file))
-                {
-                    writer.WriteStartObject(name);
-                    writer.WriteString("sha256", file.Sha256);
-                    writer.WriteNumber("size", file.SizeBytes);
-                    writer.WriteEndObject();
-                }
-            }
-            writer.WriteEndObject();
+            WriteFiles(writer, finetune);
             writer.WriteEndObject();
         }
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes <c>"files":{name:{sha256,size}}</c> in the required files' order: the manifest on disk and the
+    /// API's upload answer share it.</summary>
+    public static void WriteFiles(Utf8JsonWriter writer, Finetune finetune)
+    {
+        writer.WriteStartObject("files");
+        foreach (string name in Finetune.RequiredFileNames)
+        {
+            if (finetune.Files.TryGetValue(name, out FinetuneFile? file))
+            {
+                writer.WriteStartObject(name);
+                writer.WriteString("sha256", file.Sha256);
+                writer.WriteNumber("size", file.SizeBytes);
+                writer.WriteEndObject();
+            }
+        }
+        writer.WriteEndObject();
     }
 
     /// <summary>Parses a metadata file.</summary>

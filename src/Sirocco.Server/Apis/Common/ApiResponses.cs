@@ -84,6 +84,17 @@ internal static class ApiResponses
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
     }
 
+    /// <summary>Writes <c>"usage":{"prompt_tokens","completion_tokens","total_tokens"}</c>, the shape both the Workers AI
+    /// and the OpenAI answers use.</summary>
+    public static void WriteUsage(Utf8JsonWriter writer, int promptTokens, int completionTokens)
+    {
+        writer.WriteStartObject("usage");
+        writer.WriteNumber("prompt_tokens", promptTokens);
+        writer.WriteNumber("completion_tokens", completionTokens);
+        writer.WriteNumber("total_tokens", promptTokens + completionTokens);
+        writer.WriteEndObject();
+    }
+
     private static void WriteStringOrNull(Utf8JsonWriter writer, string name, string? value)
     {
         if (value is null)

@@ -75,18 +75,7 @@ internal static class FinetunesProtocol
         writer.WriteStartObject();
         WriteSummaryFields(writer, finetune);
         writer.WriteBoolean("ready", finetune.IsReady);
-        writer.WriteStartObject("files");
-        foreach (string name in Finetune.RequiredFileNames)
-        {
-            if (finetune.Files.TryGetValue(name, out FinetuneFile? file))
-            {
-                writer.WriteStartObject(name);
-                writer.WriteString("sha256", file.Sha256);
-                writer.WriteNumber("size", file.SizeBytes);
-                writer.WriteEndObject();
-            }
-        }
-        writer.WriteEndObject();
+        FinetuneJson.WriteFiles(writer, finetune);
         writer.WriteEndObject();
     }
 

@@ -117,7 +117,7 @@ internal static class OpenAiServing
             writer.WriteString("finish_reason", toolCalls.Count > 0 ? "tool_calls" : FinishReasonOf(outcome));
             writer.WriteEndObject();
             writer.WriteEndArray();
-            WriteUsage(writer, outcome.PromptTokens, outcome.CompletionTokens);
+            ApiResponses.WriteUsage(writer, outcome.PromptTokens, outcome.CompletionTokens);
             writer.WriteEndObject();
         });
     }
@@ -171,7 +171,7 @@ internal static class OpenAiServing
                 WriteHeader(writer, id, created, model, chat);
                 writer.WriteStartArray("choices");
                 writer.WriteEndArray();
-                WriteUsage(writer, outcome.PromptTokens, outcome.CompletionTokens);
+                ApiResponses.WriteUsage(writer, outcome.PromptTokens, outcome.CompletionTokens);
                 writer.WriteEndObject();
             }, aborted);
         }
@@ -222,15 +222,6 @@ internal static class OpenAiServing
         writer.WriteString("object", chat ? "chat.completion.chunk" : "text_completion");
         writer.WriteNumber("created", created);
         writer.WriteString("model", model);
-    }
-
-    private static void WriteUsage(Utf8JsonWriter writer, int prompt, int completion)
-    {
-        writer.WriteStartObject("usage");
-        writer.WriteNumber("prompt_tokens", prompt);
-        writer.WriteNumber("completion_tokens", completion);
-        writer.WriteNumber("total_tokens", prompt + completion);
-        writer.WriteEndObject();
     }
 
     private static void WriteToolCalls(Utf8JsonWriter writer, IReadOnlyList<JsonObject> calls)

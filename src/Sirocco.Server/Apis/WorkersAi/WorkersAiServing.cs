@@ -87,14 +87,8 @@ internal static class WorkersAiServing
         }
     }
 
-    public static void WriteUsage(Utf8JsonWriter writer, GenerationOutcome outcome)
-    {
-        writer.WriteStartObject("usage");
-        writer.WriteNumber("prompt_tokens", outcome.PromptTokens);
-        writer.WriteNumber("completion_tokens", outcome.CompletionTokens);
-        writer.WriteNumber("total_tokens", outcome.PromptTokens + outcome.CompletionTokens);
-        writer.WriteEndObject();
-    }
+    private static void WriteUsage(Utf8JsonWriter writer, GenerationOutcome outcome) =>
+        ApiResponses.WriteUsage(writer, outcome.PromptTokens, outcome.CompletionTokens);
 
     private static async Task StreamAsync(HttpContext context, GenerationStream generation, GenerationMetrics metrics, int paddingMaxLength)
     {
